@@ -1,0 +1,3 @@
+"""Learning on the merged graph: models, tasks, training, evaluation, CLI."""
+
+__all__: list[str] = []

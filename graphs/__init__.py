@@ -1,0 +1,3 @@
+"""Patients, encoders and the merged knowledge + patient graph."""
+
+__all__: list[str] = []
