@@ -207,8 +207,7 @@ def _to_dates(s: pd.Series, table: str, col: str) -> pd.Series:
         if failed.any():
             # one inferred format did not fit every row: parse the rest element by element
             retry = _parse(text[failed], mixed=True)
-            parsed = parsed.astype(retry.dtype) if len(retry) else parsed
-            parsed[failed] = retry
+            parsed = parsed.astype("datetime64[us]").mask(failed, retry.astype("datetime64[us]"))
             failed = parsed.isna() & text.notna()
             if failed.any():
                 row = int(np.flatnonzero(failed.to_numpy())[0])
@@ -227,7 +226,10 @@ def _to_dates(s: pd.Series, table: str, col: str) -> pd.Series:
 def _parse(text: pd.Series, mixed: bool = False) -> pd.Series:
     kwargs = {"format": "mixed"} if mixed else {}
     try:
-        return pd.to_datetime(text, errors="coerce", **kwargs)
+        parsed = pd.to_datetime(text, errors="coerce", **kwargs)
     except (ValueError, TypeError):
         # mixed UTC offsets (FHIR timestamps): bring everything to UTC
-        return pd.to_datetime(text, errors="coerce", utc=True, **kwargs)
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, **kwargs)
+    if isinstance(parsed.dtype, pd.DatetimeTZDtype):
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
