@@ -1,0 +1,165 @@
+"""The cohort graph: a PyG ``HeteroData`` plus id maps both ways, saved atomically.
+
+Examples:
+    >>> import torch
+    >>> from torch_geometric.data import HeteroData
+    >>> data = HeteroData()
+    >>> data["patient"].x = torch.ones(2, 3)
+    >>> data["disease"].num_nodes = 1
+    >>> data["patient", "has_diagnosis", "disease"].edge_index = torch.tensor([[0, 1], [0, 0]])
+    >>> g = CohortGraph(data, {"patient": ["p1", "p2"], "disease": ["ICD10CM:E11"]})
+    >>> g.index("patient", ["p2"]).tolist(), g.ids("disease", [0])
+    ([1], ['ICD10CM:E11'])
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+from ontologies.atomic import atomic_write
+from ontologies.errors import DataNotFoundError, SchemaError, UnknownCodeError
+
+__all__ = ["CohortGraph", "FORMAT"]
+
+#: Version tag written into saved cohort graphs.
+FORMAT = "medkg-cohort/1"
+
+
+class CohortGraph:
+    """A merged knowledge + patient graph.
+
+    Args:
+        data: The heterogeneous graph.
+        node_ids: For each node type, the string id of every row (``index -> id``).
+        metadata: Build settings and counts (JSON-serialisable).
+    """
+
+    def __init__(self, data: HeteroData, node_ids: dict[str, Sequence[str]],
+                 metadata: dict[str, Any] | None = None):
+        self.data = data
+        self.node_ids = {t: pd.Index(pd.Series(list(ids), dtype="string"), name=t)
+                         for t, ids in node_ids.items()}
+        self.metadata = dict(metadata or {})
+        for t in data.node_types:
+            if t not in self.node_ids:
+                raise SchemaError(f"node type {t!r} has no id map")
+            if data[t].num_nodes != len(self.node_ids[t]):
+                raise SchemaError(f"node type {t!r}: {data[t].num_nodes} nodes but "
+                                  f"{len(self.node_ids[t])} ids")
+
+    # -- id maps ---------------------------------------------------------------------------
+    def index(self, node_type: str, ids: Iterable[str]) -> np.ndarray:
+        """Row indices of ``ids`` in ``node_type``; unknown ids raise."""
+        ids = list(ids)
+        idx = self.node_ids[node_type].get_indexer(pd.Index(pd.Series(ids, dtype="string")))
+        if (idx < 0).any():
+            bad = [ids[i] for i in np.flatnonzero(idx < 0)[:5]]
+            raise UnknownCodeError(bad[0] if len(bad) == 1 else bad,
+                                   f"ids of node type {node_type!r}")
+        return idx
+
+    def ids(self, node_type: str, index: Iterable[int]) -> list[str]:
+        """String ids of rows ``index`` of ``node_type``."""
+        return self.node_ids[node_type][np.asarray(list(index), dtype=np.int64)].tolist()
+
+    # -- comparison ------------------------------------------------------------------------
+    def canonical(self) -> dict[str, Any]:
+        """An order-independent description (edges and features keyed by ids).
+
+        Two graphs holding the same nodes, edges and features in a different row order
+        give equal canonical forms; used to check incremental updates against rebuilds.
+        """
+        out: dict[str, Any] = {}
+        for t in self.data.node_types:
+            order = np.argsort(self.node_ids[t].to_numpy(dtype=str), kind="stable")
+            out[f"ids:{t}"] = self.node_ids[t].to_numpy(dtype=str)[order].tolist()
+            for key, value in self.data[t].items():
+                if torch.is_tensor(value) and value.dim() >= 1 and value.shape[0] == len(order) \
+                        and key != "node_id":
+                    out[f"node:{t}:{key}"] = value[torch.from_numpy(order)]
+        for et in self.data.edge_types:
+            src, _, dst = et
+            ei = self.data[et].edge_index
+            s = self.node_ids[src].to_numpy(dtype=str)[ei[0].numpy()]
+            d = self.node_ids[dst].to_numpy(dtype=str)[ei[1].numpy()]
+            order = np.lexsort((d, s))
+            out[f"edge:{'|'.join(et)}"] = list(zip(s[order].tolist(), d[order].tolist()))
+            for key, value in self.data[et].items():
+                if key != "edge_index" and torch.is_tensor(value) and value.shape[:1] == (len(s),):
+                    out[f"edge:{'|'.join(et)}:{key}"] = value[torch.from_numpy(order)]
+        return out
+
+    def equals(self, other: CohortGraph, atol: float = 1e-6) -> bool:
+        """True when both graphs hold the same labelled nodes, edges and features."""
+        a, b = self.canonical(), other.canonical()
+        if a.keys() != b.keys():
+            return False
+        for key in a:
+            x, y = a[key], b[key]
+            if torch.is_tensor(x):
+                if not torch.is_tensor(y) or x.shape != y.shape:
+                    return False
+                if x.is_floating_point():
+                    if not torch.allclose(x, y, atol=atol, equal_nan=True):
+                        return False
+                elif not torch.equal(x, y):
+                    return False
+            elif x != y:
+                return False
+        return True
+
+    # -- persistence -----------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> Path:
+        """Writes the graph to one file atomically (tensors, ids, metadata; no pickle)."""
+        payload: dict[str, Any] = {"format": FORMAT, "metadata": self.metadata,
+                                   "ids": {t: ix.to_numpy(dtype=str).tolist()
+                                           for t, ix in self.node_ids.items()},
+                                   "nodes": {}, "edges": {}}
+        for t in self.data.node_types:
+            payload["nodes"][t] = {k: v for k, v in self.data[t].items() if torch.is_tensor(v)}
+            payload["nodes"][t]["num_nodes"] = int(self.data[t].num_nodes)
+        for et in self.data.edge_types:
+            payload["edges"]["|".join(et)] = {k: v for k, v in self.data[et].items()
+                                              if torch.is_tensor(v)}
+        buf = io.BytesIO()
+        torch.save(payload, buf)
+        path = Path(path)
+        with atomic_write(path, "wb") as f:
+            f.write(buf.getvalue())
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CohortGraph:
+        """Reads a graph written by :meth:`save` (``weights_only=True``: no code runs)."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataNotFoundError(f"no cohort graph file at {path}")
+        try:
+            payload = torch.load(path, weights_only=True, map_location="cpu")
+        except Exception as err:  # torch raises many types for corrupt/unsafe files
+            raise SchemaError(f"{path}: not a readable medkg cohort graph ({err})") from err
+        if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+            got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
+            raise SchemaError(f"{path}: format {got!r}, expected {FORMAT!r}")
+        data = HeteroData()
+        for t, attrs in payload["nodes"].items():
+            for k, v in attrs.items():
+                data[t][k] = v
+        for key, attrs in payload["edges"].items():
+            et = tuple(key.split("|"))
+            for k, v in attrs.items():
+                data[et][k] = v
+        return cls(data, payload["ids"], payload["metadata"])
+
+    def __repr__(self) -> str:
+        nodes = ", ".join(f"{t}={self.data[t].num_nodes}" for t in self.data.node_types)
+        return f"CohortGraph({nodes}; {len(self.data.edge_types)} edge types)"
