@@ -76,8 +76,15 @@ def _days(values: pd.Series) -> torch.Tensor:
     return torch.from_numpy(out)
 
 
+def _objects(values: Any) -> np.ndarray:
+    """Strings as a numpy object array (pandas' Arrow strings hash far slower here)."""
+    if isinstance(values, (pd.Series, pd.Index)):
+        return values.astype(object).to_numpy(dtype=object, na_value=None)
+    return np.asarray(values, dtype=object)
+
+
 def _strings(values: Any) -> pd.Index:
-    return pd.Index(pd.Series(values, dtype="string").to_numpy(dtype=object))
+    return pd.Index(_objects(values), dtype=object)
 
 
 class CohortBuilder:
@@ -102,8 +109,13 @@ class CohortBuilder:
         self.label_encoder = label_encoder
         concepts = kg.concepts
         self._concept_index = _strings(concepts["id"])
-        self._concept_type = concepts["semantic_type"].astype("string").to_numpy(dtype=object)
-        self._concept_label = concepts["label"].astype("string").fillna("").to_numpy(dtype=object)
+        self._concept_type = _objects(concepts["semantic_type"])
+        self._concept_label = _objects(concepts["label"].fillna(""))
+        rel = kg.relations
+        self._rel_src, self._rel_dst = kg.edge_index()
+        self._rel_code, self._rel_names = pd.factorize(_objects(rel["relation"]))
+        self._rel_attr = np.nan_to_num(
+            rel[["probability", "frequency", "severity"]].to_numpy(dtype=np.float32))
 
     # ---------------------------------------------------------------------------- public
     def build(self, records: Any, features: Mapping[str, ModalityFeatures] | None = None
@@ -111,7 +123,7 @@ class CohortBuilder:
         """Builds the cohort graph of ``records`` (+ modality ``features``) from scratch."""
         empty = CohortGraph(HeteroData(), {}, {"config": vars(self.config).copy()})
         if self.config.kg_scope == "full":
-            state = _State.from_cohort(empty)
+            state = _State.from_cohort(empty, self._concept_index)
             self._add_concepts(state, self._concept_index.to_numpy())
             empty = state.finish(empty.metadata)
         return self.extend(empty, records, features)
@@ -138,7 +150,7 @@ class CohortBuilder:
             if not isinstance(feat, ModalityFeatures) or feat.modality != name:
                 raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
                                   f"{name!r}, got {feat!r}")
-        state = _State.from_cohort(cohort)
+        state = _State.from_cohort(cohort, self._concept_index)
         state.strip_derived()
         self._add_patients(state, records)
         self._add_visits(state, records)
@@ -167,85 +179,83 @@ class CohortBuilder:
             table = getattr(records, table_name)
             if table.empty:
                 continue
-            codes = _strings(table["code"])
-            types = self._types_of(codes, default_type, table_name)
-            keep = types != ""
+            codes = _objects(table["code"])
+            rows = self._concept_index.get_indexer(pd.Index(codes, dtype=object))
+            known = rows >= 0
+            if not known.all():
+                policy = self.config.unknown_codes
+                if policy == "raise":
+                    bad = pd.unique(codes[~known])[:5].tolist()
+                    raise UnknownCodeError(bad[0] if len(bad) == 1 else bad,
+                                           f"codes of the knowledge graph (from {table_name}); "
+                                           "set unknown_codes='add' or 'drop'")
+            keep = known if self.config.unknown_codes == "drop" else np.ones(len(codes), bool)
             if not keep.all():
                 log.info("%s: dropped %d rows whose code is not in the KG", table_name,
                          int((~keep).sum()))
-            labels = table["label"] if "label" in table.columns else None
-            self._add_concepts(state, codes[keep].to_numpy(), default_type=default_type,
-                               labels=None if labels is None else labels[keep])
+            self._add_kg_concepts(state, rows[known])
+            if (~known & keep).any():
+                labels = table["label"] if "label" in table.columns else None
+                extra = codes[~known & keep]
+                names = extra
+                if labels is not None:
+                    lab = _objects(labels.fillna(""))[~known & keep]
+                    first = pd.Series(lab).groupby(pd.Series(extra)).first()
+                    uniq = pd.unique(extra)
+                    names = first.reindex(uniq).to_numpy(dtype=object)
+                    extra = uniq
+                state.add_extra_concepts(pd.unique(extra) if labels is None else extra,
+                                         default_type, names, self.label_encoder)
+            ctype, pos = state.concept_positions(rows[keep], codes[keep])
+            visit = state.ids["visit"].get_indexer(_strings(table["visit_id"])[keep])
+            if (visit < 0).any():
+                raise UnknownCodeError(f"row {int(np.flatnonzero(visit < 0)[0])}",
+                                       f"a visit of the records for {table_name}")
             time_col = "time" if "time" in table.columns else "start"
-            sub = pd.DataFrame({"visit": table["visit_id"].to_numpy()[keep],
-                                "code": codes.to_numpy()[keep], "type": types[keep]})
-            sub["time"] = table[time_col].to_numpy()[keep]
-            for ctype, group in sub.groupby("type", sort=True):
-                rel = "has_phenotype" if ctype == "phenotype" else relation
-                state.add_edges(("visit", rel, ctype), group["visit"], group["code"],
-                                {"time": _days(group["time"])})
+            times = _days(table[time_col][keep])
+            for t in pd.unique(ctype):
+                sel = ctype == t
+                rel = "has_phenotype" if t == "phenotype" else relation
+                state.add_edges_idx(("visit", rel, t), visit[sel], pos[sel],
+                                    {"time": times[torch.from_numpy(sel)]})
 
-    def _types_of(self, codes: pd.Index, default_type: str, table: str) -> np.ndarray:
-        idx = self._concept_index.get_indexer(codes)
-        types = np.where(idx >= 0, self._concept_type[np.maximum(idx, 0)], default_type)
-        unknown = idx < 0
-        if unknown.any():
-            policy = self.config.unknown_codes
-            if policy == "raise":
-                bad = codes[unknown].unique()[:5].tolist()
-                raise UnknownCodeError(bad[0] if len(bad) == 1 else bad,
-                                       f"codes of the knowledge graph (from {table}); "
-                                       "set unknown_codes='add' or 'drop'")
-            if policy == "drop":
-                types = np.where(unknown, "", types)
-        return types.astype(object)
+    def _add_kg_concepts(self, state: _State, rows: np.ndarray) -> None:
+        """Adds KG concepts (+ is_a ancestors when in scope) and the KG edges among them."""
+        rows = np.unique(rows)
+        if not len(rows):
+            return
+        if self.config.kg_scope == "used+ancestors":
+            fresh = rows[state.kg_row_type[rows] == ""]
+            if not len(fresh):
+                return
+            up = self.kg.ancestors(self._concept_index[fresh].tolist(), include_self=True)
+            rows = np.unique(self._concept_index.get_indexer(pd.Index(up, dtype=object)))
+        added = state.add_kg_concepts(rows, self._concept_index.to_numpy(),
+                                      self._concept_type, self._concept_label,
+                                      self.label_encoder)
+        if len(added):
+            self._add_kg_edges(state, added)
 
-    def _add_concepts(self, state: _State, codes: np.ndarray, default_type: str = "disease",
-                      labels: pd.Series | None = None) -> None:
-        """Adds concepts (+ is_a ancestors when in scope) and the KG edges among them.
+    def _add_concepts(self, state: _State, codes: np.ndarray) -> None:
+        self._add_kg_concepts(state, self._concept_index.get_indexer(_strings(codes)))
 
-        ``labels`` (aligned with ``codes``) name codes the KG lacks, e.g. drug names.
-        """
-        row_codes = np.asarray(codes, dtype=object)
-        codes = pd.unique(row_codes)
-        known = self._concept_index.get_indexer(_strings(codes)) >= 0
-        scope = codes[known]
-        if self.config.kg_scope == "used+ancestors" and len(scope):
-            scope = self.kg.subgraph(list(scope), ancestors=True).concepts["id"]
-            scope = scope.astype("string").to_numpy(dtype=object)
-        if len(scope):
-            rows = np.unique(self._concept_index.get_indexer(_strings(scope)))  # KG order
-            added = state.add_concepts(self._concept_index.to_numpy()[rows],
-                                       self._concept_type[rows], self._concept_label[rows],
-                                       self.label_encoder)
-            if len(added):
-                self._add_kg_edges(state, added)
-        if (~known).any():
-            extra = codes[~known]
-            names = extra
-            if labels is not None:
-                first = pd.Series(labels.astype("string").to_numpy(dtype=object)).groupby(
-                    row_codes).first()
-                names = first.reindex(extra).fillna(pd.Series(extra, index=extra)).to_numpy()
-            state.add_concepts(extra, np.full(len(extra), default_type, dtype=object),
-                               np.asarray(names, dtype=object), self.label_encoder)
-
-    def _add_kg_edges(self, state: _State, added: np.ndarray) -> None:
-        rel = self.kg.relations
-        in_scope = state.concept_type_of(rel["source"]), state.concept_type_of(rel["target"])
-        src_type, dst_type = in_scope
-        added_set = pd.Index(added)
-        touches = (rel["source"].isin(added_set) | rel["target"].isin(added_set)).to_numpy()
-        keep = (src_type != "") & (dst_type != "") & touches
+    def _add_kg_edges(self, state: _State, added_rows: np.ndarray) -> None:
+        src, dst = self._rel_src, self._rel_dst
+        ok = (src >= 0) & (dst >= 0)
+        is_new = np.zeros(len(self._concept_index), dtype=bool)
+        is_new[added_rows] = True
+        s_safe, d_safe = np.where(ok, src, 0), np.where(ok, dst, 0)
+        st, dt = state.kg_row_type[s_safe], state.kg_row_type[d_safe]
+        keep = ok & (st != "") & (dt != "") & (is_new[s_safe] | is_new[d_safe])
         if not keep.any():
             return
-        sub = rel.loc[keep, ["source", "relation", "target", "probability", "frequency",
-                             "severity"]].copy()
-        sub["st"], sub["dt"] = src_type[keep], dst_type[keep]
-        for (st, r, dt), group in sub.groupby(["st", "relation", "dt"], sort=True):
-            attr = torch.from_numpy(np.nan_to_num(
-                group[["probability", "frequency", "severity"]].to_numpy(dtype=np.float32)))
-            state.add_edges((st, r, dt), group["source"], group["target"], {"edge_attr": attr})
+        idx = np.flatnonzero(keep)
+        groups = pd.DataFrame({"st": st[idx], "r": self._rel_code[idx], "dt": dt[idx]})
+        for (stype, rcode, dtype), members in groups.groupby(["st", "r", "dt"], sort=True).indices.items():
+            e = idx[members]
+            state.add_edges_idx((stype, str(self._rel_names[rcode]), dtype),
+                                state.kg_row_pos[src[e]], state.kg_row_pos[dst[e]],
+                                {"edge_attr": torch.from_numpy(self._rel_attr[e])})
 
     def _add_modality(self, state: _State, feat: ModalityFeatures) -> None:
         m = feat.modality
@@ -372,15 +382,22 @@ class CohortBuilder:
 
 
 class _State:
-    """Mutable node tables and edge lists during one build/extend call."""
+    """Mutable node tables and edge lists during one build/extend call.
 
-    def __init__(self, data: HeteroData, ids: dict[str, pd.Index]):
+    KG concepts are tracked by their row in the KG concepts table (``kg_row_type``: node
+    type or ``""``; ``kg_row_pos``: row within that node type), so KG edges are added with
+    integer arithmetic. Codes the KG lacks live in ``extra`` (id -> node type).
+    """
+
+    def __init__(self, data: HeteroData, ids: dict[str, pd.Index], n_kg: int):
         self.data = data
         self.ids = ids
-        self._concept_types: dict[str, str] = {}
+        self.kg_row_type = np.full(n_kg, "", dtype=object)
+        self.kg_row_pos = np.full(n_kg, -1, dtype=np.int64)
+        self.extra: dict[str, str] = {}
 
     @classmethod
-    def from_cohort(cls, cohort: CohortGraph) -> _State:
+    def from_cohort(cls, cohort: CohortGraph, kg_index: pd.Index) -> _State:
         data = HeteroData()
         for t in cohort.data.node_types:
             for k, v in cohort.data[t].items():
@@ -388,11 +405,16 @@ class _State:
         for et in cohort.data.edge_types:
             for k, v in cohort.data[et].items():
                 data[et][k] = v
-        ids = {t: pd.Index(ix.to_numpy(dtype=object)) for t, ix in cohort.node_ids.items()}
-        state = cls(data, ids)
-        for t in ids:
-            if t not in ("patient", "visit") and t not in MODALITY_TYPES:
-                state._concept_types.update(dict.fromkeys(ids[t], t))
+        ids = {t: pd.Index(_objects(ix), dtype=object) for t, ix in cohort.node_ids.items()}
+        state = cls(data, ids, len(kg_index))
+        for t, ix in ids.items():
+            if t in ("patient", "visit") or t in MODALITY_TYPES:
+                continue
+            rows = kg_index.get_indexer(ix)
+            known = rows >= 0
+            state.kg_row_type[rows[known]] = t
+            state.kg_row_pos[rows[known]] = np.flatnonzero(known)
+            state.extra.update(dict.fromkeys(ix[~known], t))
         return state
 
     def strip_derived(self) -> None:
@@ -419,59 +441,94 @@ class _State:
                 ok = keep[ei[1]]
                 data[et].edge_index = torch.stack([ei[0][ok], new_index[ei[1][ok]]])
 
-    def concept_type_of(self, ids: pd.Series) -> np.ndarray:
-        return ids.map(self._concept_types).fillna("").to_numpy(dtype=object)
+    def concept_positions(self, rows: np.ndarray, codes: np.ndarray
+                          ) -> tuple[np.ndarray, np.ndarray]:
+        """Node type and row position of concepts given by KG row (or code when row < 0)."""
+        known = rows >= 0
+        ctype = np.empty(len(rows), dtype=object)
+        pos = np.empty(len(rows), dtype=np.int64)
+        ctype[known] = self.kg_row_type[rows[known]]
+        pos[known] = self.kg_row_pos[rows[known]]
+        if (~known).any():
+            extra = pd.Series(codes[~known])
+            types = extra.map(self.extra).to_numpy(dtype=object)
+            ctype[~known] = types
+            p = np.empty(len(extra), dtype=np.int64)
+            for t in pd.unique(types):
+                sel = types == t
+                p[sel] = self.ids[t].get_indexer(pd.Index(extra[sel].to_numpy(), dtype=object))
+            pos[~known] = p
+        return ctype, pos
 
-    def add_nodes(self, node_type: str, ids: Sequence[str] | pd.Series,
+    def add_nodes(self, node_type: str, ids: Sequence[str] | pd.Series | np.ndarray,
                   attrs: dict[str, torch.Tensor] | None = None) -> np.ndarray:
         """Appends the ids not yet present (first occurrence wins); returns them."""
-        ids = pd.Series(np.asarray(pd.Series(ids, dtype="string"), dtype=object))
+        ids = pd.Index(_objects(ids), dtype=object)
         if ids.isna().any():
-            raise SchemaError(f"{node_type}: empty id at row {int(ids.isna().to_numpy().argmax())}")
+            raise SchemaError(f"{node_type}: empty id at row {int(np.argmax(ids.isna()))}")
         existing = self.ids.get(node_type, pd.Index([], dtype=object))
-        fresh = (~ids.isin(existing) & ~ids.duplicated()).to_numpy()
-        new_ids = ids[fresh].to_numpy(dtype=object)
+        fresh = (existing.get_indexer(ids) < 0) if len(existing) else np.ones(len(ids), bool)
+        fresh &= ~ids.duplicated()
+        new_ids = ids[fresh]
         store = self.data[node_type]
         n_old = len(existing)
+        pick = torch.from_numpy(np.array(fresh, dtype=bool))
         for key, value in (attrs or {}).items():
-            value = value[torch.from_numpy(np.array(fresh, dtype=bool))]
+            value = value[pick]
             store[key] = value if n_old == 0 or key not in store else torch.cat([store[key], value])
-        self.ids[node_type] = existing.append(pd.Index(new_ids)) if n_old else pd.Index(new_ids)
+        self.ids[node_type] = existing.append(new_ids) if n_old else new_ids
         store.num_nodes = len(self.ids[node_type])
-        return new_ids
+        return new_ids.to_numpy(dtype=object)
 
-    def add_concepts(self, ids: np.ndarray, types: np.ndarray, labels: np.ndarray,
-                     label_encoder: Callable | None) -> np.ndarray:
-        """Adds concept nodes to their semantic-type node tables; returns the new ids."""
-        ids = np.asarray(ids, dtype=object)
-        fresh = ~pd.Index(ids).isin(pd.Index(list(self._concept_types), dtype=object))
-        fresh &= ~pd.Index(ids).duplicated()
-        added = []
-        for t in pd.unique(types[fresh]):
-            sel = fresh & (types == t)
+    def add_kg_concepts(self, rows: np.ndarray, kg_ids: np.ndarray, kg_types: np.ndarray,
+                        kg_labels: np.ndarray, label_encoder: Callable | None) -> np.ndarray:
+        """Adds KG rows not yet in the graph to their node tables; returns the new rows."""
+        rows = rows[self.kg_row_type[rows] == ""]
+        for t in pd.unique(kg_types[rows]):
+            sel = rows[kg_types[rows] == t]
             attrs = {}
             if label_encoder is not None:
-                attrs["x"] = label_encoder([str(x) for x in labels[sel]]).float()
-            self.add_nodes(t, pd.Series(ids[sel]), attrs)
-            self._concept_types.update(dict.fromkeys(ids[sel], t))
-            added.append(ids[sel])
-        return np.concatenate(added) if added else np.array([], dtype=object)
+                attrs["x"] = label_encoder([str(x) for x in kg_labels[sel]]).float()
+            n_old = len(self.ids.get(t, ()))
+            self.add_nodes(t, kg_ids[sel], attrs)
+            self.kg_row_type[sel] = t
+            self.kg_row_pos[sel] = n_old + np.arange(len(sel))
+        return rows
 
-    def add_edges(self, edge_type: tuple[str, str, str], src: Sequence[str] | pd.Series,
-                  dst: Sequence[str] | pd.Series,
+    def add_extra_concepts(self, codes: np.ndarray, node_type: str, labels: np.ndarray,
+                           label_encoder: Callable | None) -> None:
+        """Adds concepts the KG lacks (e.g. drugs named only in the records)."""
+        fresh = np.array([c not in self.extra for c in codes], dtype=bool)
+        codes, labels = codes[fresh], labels[fresh]
+        if not len(codes):
+            return
+        attrs = {}
+        if label_encoder is not None:
+            attrs["x"] = label_encoder([str(x) for x in labels]).float()
+        self.add_nodes(node_type, codes, attrs)
+        self.extra.update(dict.fromkeys(codes, node_type))
+
+    def add_edges(self, edge_type: tuple[str, str, str], src: Any, dst: Any,
                   attrs: dict[str, torch.Tensor] | None = None) -> None:
+        """Appends edges given by node ids (unknown ids raise)."""
         s_type, _, d_type = edge_type
         s = self.ids[s_type].get_indexer(_strings(src))
         d = self.ids[d_type].get_indexer(_strings(dst))
         bad = (s < 0) | (d < 0)
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            which, value = ("source", list(src)[row]) if s[row] < 0 else ("target", list(dst)[row])
-            if s_type in ("patient", "visit") and which == "source":
+            which = "source" if s[row] < 0 else "target"
+            value = _objects(src if which == "source" else dst)[row]
+            if (s_type if which == "source" else d_type) in ("patient", "visit"):
                 value = f"row {row}"  # never echo patient identifiers
             raise UnknownCodeError(value, f"a known {s_type if which == 'source' else d_type} "
                                           f"node for edge {edge_type}")
-        ei = torch.from_numpy(np.stack([s, d]).astype(np.int64))
+        self.add_edges_idx(edge_type, s, d, attrs)
+
+    def add_edges_idx(self, edge_type: tuple[str, str, str], src: np.ndarray, dst: np.ndarray,
+                      attrs: dict[str, torch.Tensor] | None = None) -> None:
+        """Appends edges given by row positions."""
+        ei = torch.from_numpy(np.stack([np.asarray(src), np.asarray(dst)]).astype(np.int64))
         store = self.data[edge_type]
         first = "edge_index" not in store
         store.edge_index = ei if first else torch.cat([store.edge_index, ei], dim=1)
