@@ -23,13 +23,15 @@ Examples:
     >>> coerce_table(bad, "patients")
     Traceback (most recent call last):
     ...
-    ontologies.errors.SchemaError: patients: column 'birth_date', row 1: value 'yesterday' is not a date
+    ontologies.errors.SchemaError: patients: column 'birth_date', row 1: value 'yesterday' is ...
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from ontologies.errors import SchemaError
 
@@ -42,6 +44,8 @@ __all__ = [
     "empty_table",
     "coerce_table",
     "describe_value",
+    "to_dates",
+    "isin",
 ]
 
 STRING = "string"
@@ -89,6 +93,28 @@ def empty_table(table: str) -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in spec.items()})
 
 
+def isin(values: pd.Series, allowed: object) -> np.ndarray:
+    """Boolean array: which ``values`` are in ``allowed`` (missing values never are).
+
+    Compared as text with Arrow's hash join: pandas' own ``Series.isin`` on string
+    columns walks ``allowed`` in Python and took ~15 s for a 400k-row MIMIC check.
+
+    Examples:
+        >>> import pandas as pd
+        >>> isin(pd.Series(["a", None, "c"]), ["c", "x"]).tolist()
+        [False, False, True]
+    """
+    arrow = pd.StringDtype("pyarrow", na_value=pd.NA)
+    left = pa.array(pd.Series(values).astype(arrow).array)
+    if isinstance(allowed, (set, frozenset)):
+        allowed = list(allowed)
+    right = pa.array(pd.Series(allowed).astype(arrow).array)
+    if isinstance(right, pa.ChunkedArray):
+        right = right.combine_chunks()
+    hit = pc.is_in(left, value_set=right, skip_nulls=True)
+    return np.asarray(hit.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def describe_value(table: str, column: str, value: object) -> str:
     """How an offending value may appear in a message without leaking private data.
 
@@ -128,7 +154,7 @@ def coerce_table(df: pd.DataFrame, table: str) -> pd.DataFrame:
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise SchemaError(f"{table}: duplicate columns {dup} (column names are case-insensitive)")
-    out = df.copy()
+    out = df.copy(deep=False)  # copy-on-write: columns are replaced, never edited in place
     out.columns = names
     out = out.reset_index(drop=True)
     missing = [c for c in spec if c not in out.columns]
@@ -153,9 +179,34 @@ def _spec(table: str) -> dict[str, str]:
     return TABLES[table]
 
 
-def _fail(table: str, col: str, row: int, value: object, expected: str) -> SchemaError:
-    return SchemaError(
-        f"{table}: column {col!r}, row {row}: {describe_value(table, col, value)} {expected}")
+def _fail(where: str, col: str, s: pd.Series, pos: int, expected: str,
+          private: bool | None = None, row_word: str = "row") -> SchemaError:
+    """Error naming place, column and row; the row is the index label at ``pos``."""
+    value = s.iloc[pos]
+    shown = describe_value("notes" if private else where, col, value)
+    return SchemaError(f"{where}: column {col!r}, {row_word} {s.index[pos]}: {shown} {expected}")
+
+
+def to_dates(s: pd.Series, where: str, col: str, private: bool = False,
+             row_word: str = "row") -> pd.Series:
+    """Parses ``s`` as ``datetime64[ns]``; errors name ``where``, ``col`` and the index label.
+
+    Args:
+        s: Values (text or datetimes).
+        where: Table or file name for the message.
+        col: Column name for the message.
+        private: Never show the offending value (columns of a notes file).
+        row_word: How rows are called in the message (e.g. ``"data row"``).
+
+    Examples:
+        >>> import pandas as pd
+        >>> to_dates(pd.Series(["2100-01-01", "soon"], index=[1, 2]), "ADMISSIONS.csv",
+        ...          "ADMITTIME", row_word="data row")
+        Traceback (most recent call last):
+        ...
+        ontologies.errors.SchemaError: ADMISSIONS.csv: column 'ADMITTIME', data row 2: value ...
+    """
+    return _to_dates(s, where, col, private, row_word)
 
 
 def _to_string(s: pd.Series, table: str, col: str) -> pd.Series:
@@ -168,8 +219,7 @@ def _to_string(s: pd.Series, table: str, col: str) -> pd.Series:
         if np.all(values[finite] == np.round(values[finite])):
             return s.astype("Int64").astype(STRING)
     if pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype):
-        row = 0
-        raise _fail(table, col, row, s.iloc[row], f"has dtype {s.dtype}: expected text")
+        raise _fail(table, col, s, 0, f"has dtype {s.dtype}: expected text")
     out = s.astype(STRING)
     # empty or blank cells are missing, as in the CSV files the readers load
     return out.mask(out.str.strip() == "")
@@ -182,8 +232,7 @@ def _to_int(s: pd.Series, table: str, col: str) -> pd.Series:
     frac = ~np.isnan(values) & (values != np.round(values))
     bad = bad.to_numpy() | frac
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise _fail(table, col, row, s.iloc[row], "is not an integer")
+        raise _fail(table, col, s, int(np.flatnonzero(bad)[0]), "is not an integer")
     return num.astype("Int64")
 
 
@@ -191,12 +240,14 @@ def _to_float(s: pd.Series, table: str, col: str) -> pd.Series:
     num = pd.to_numeric(s, errors="coerce")
     bad = (num.isna() & s.notna() & (s.astype(STRING).str.strip() != "")).to_numpy()
     if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise _fail(table, col, row, s.iloc[row], "is not a number")
+        raise _fail(table, col, s, int(np.flatnonzero(bad)[0]), "is not a number")
     return num.astype("float64")
 
 
-def _to_dates(s: pd.Series, table: str, col: str) -> pd.Series:
+def _to_dates(s: pd.Series, table: str, col: str, private: bool | None = None,
+              row_word: str = "row") -> pd.Series:
+    if s.dtype == DATE:
+        return s  # already canonical: nothing can be out of range
     if pd.api.types.is_datetime64_any_dtype(s.dtype):
         parsed = s
     else:
@@ -210,16 +261,16 @@ def _to_dates(s: pd.Series, table: str, col: str) -> pd.Series:
             parsed = parsed.astype("datetime64[us]").mask(failed, retry.astype("datetime64[us]"))
             failed = parsed.isna() & text.notna()
             if failed.any():
-                row = int(np.flatnonzero(failed.to_numpy())[0])
-                raise _fail(table, col, row, s.iloc[row], "is not a date")
+                raise _fail(table, col, s, int(np.flatnonzero(failed.to_numpy())[0]),
+                            "is not a date", private, row_word)
     if isinstance(parsed.dtype, pd.DatetimeTZDtype):
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     low, high = pd.Timestamp.min, pd.Timestamp.max
     out = (parsed < low) | (parsed > high)
     if out.any():
-        row = int(np.flatnonzero(out.to_numpy())[0])
-        raise _fail(table, col, row, s.iloc[row], f"is outside the dates pandas can hold "
-                    f"({low.year}..{high.year})")
+        raise _fail(table, col, s, int(np.flatnonzero(out.to_numpy())[0]),
+                    f"is outside the dates pandas can hold ({low.year}..{high.year})",
+                    private, row_word)
     return parsed.astype(DATE)
 
 
