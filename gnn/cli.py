@@ -38,8 +38,13 @@ def _cmd_kg_build(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     tables = [ontologies.load(name) for name in args.sources]
     crossmaps = [ontologies.load(name) for name in args.crossmaps]
-    graph = KnowledgeGraph.from_ontologies(*tables, crossmaps=crossmaps, link=args.link)
+    graph = KnowledgeGraph.from_ontologies(*tables, crossmaps=crossmaps, link=args.link,
+                                           on_dangling=args.on_dangling)
     built = time.perf_counter() - started
+    offered = sum(len(t.relations) for t in tables + crossmaps)
+    if args.on_dangling == "drop" and offered > graph.n_relations:
+        print(f"note: dropped {offered - graph.n_relations} relation(s) whose source or target "
+              "is not among the loaded concepts (e.g. UMLS cross-references, retired codes)")
     graph.save(args.out)
     print(format_stats(graph.stats()))
     print(f"\nbuilt from {', '.join(args.sources)} in {built:.2f} s; saved to {args.out}")
@@ -70,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="mapping tables linking the sources, e.g. gem_9to10")
     build.add_argument("--link", choices=["edges", "merge"], default="edges",
                        help="keep cross-maps as maps_to edges (default) or merge concepts")
+    build.add_argument("--on-dangling", choices=["raise", "drop", "keep"], default="drop",
+                       help="relations pointing outside the loaded concepts (e.g. HPO's UMLS "
+                            "xrefs, CCSR's retired codes): drop (default, counted), raise, keep")
     build.add_argument("--out", default="medkg-kg", help="output folder (default: medkg-kg)")
     build.set_defaults(func=_cmd_kg_build)
     stats = kg_sub.add_parser("stats", help="print statistics of a saved knowledge graph")
