@@ -1,3 +1,14 @@
-"""Patients, encoders and the merged knowledge + patient graph."""
+"""Patients, encoders and the merged knowledge + patient graph.
 
-__all__: list[str] = []
+Subpackages: :mod:`graphs.records` (patient-record model and readers),
+:mod:`graphs.encoders` (modality encoders), :mod:`graphs.cohort` (the merged HeteroData),
+:mod:`graphs.synthetic` (the planted-truth demo cohort); :mod:`graphs.patient` holds the
+per-patient networkx view.
+"""
+
+from graphs.cohort import CohortBuilder, CohortConfig, CohortGraph, ModalityFeatures
+from graphs.patient import PatientGraph
+from graphs.records import PatientRecords, read_records
+
+__all__ = ["CohortBuilder", "CohortConfig", "CohortGraph", "ModalityFeatures", "PatientGraph",
+           "PatientRecords", "read_records"]
