@@ -22,6 +22,7 @@ Examples:
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import io
 import logging
@@ -59,8 +60,22 @@ def content_hash(item: Any) -> str:
         True
         >>> content_hash(np.zeros(3)) == content_hash(np.zeros(4))
         False
+        >>> long = np.zeros(5000); other = long.copy(); other[2500] = 1
+        >>> content_hash((long, 16000)) == content_hash((other, 16000))
+        False
     """
     h = hashlib.sha256()
+    if isinstance(item, (tuple, list)):
+        # containers hash their parts: repr() would abbreviate long arrays into collisions
+        h.update(f"seq:{type(item).__name__}:{len(item)}:".encode())
+        for part in item:
+            h.update(content_hash(part).encode())
+        return h.hexdigest()
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        h.update(f"dataclass:{type(item).__qualname__}:".encode())
+        for f in dataclasses.fields(item):
+            h.update(f.name.encode() + content_hash(getattr(item, f.name)).encode())
+        return h.hexdigest()
     if isinstance(item, Path) or (isinstance(item, str) and _is_file(item)):
         h.update(b"file:")
         with open(item, "rb") as f:

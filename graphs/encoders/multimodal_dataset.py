@@ -13,6 +13,7 @@ Examples:
     >>> import numpy as np, pandas as pd, torch
     >>> from PIL import Image
     >>> from graphs.encoders.alignment import ContrastiveAligner
+    >>> from graphs.encoders.image import ResNetEncoder        # any torch module works
     >>> root = pathlib.Path(tempfile.mkdtemp())
     >>> for i in range(4):                                     # 4 tiny grey "X-rays"
     ...     Image.fromarray(np.full((16, 16), 60 * i, np.uint8)).save(root / f"s{i}.png")
@@ -26,11 +27,9 @@ Examples:
     >>> images.shape, texts[:2]
     (torch.Size([4, 1, 16, 16]), ['normal', 'effusion'])
     >>> _ = torch.manual_seed(0)
-    >>> image_encoder = torch.nn.Sequential(                   # or graphs.encoders.get(...)
-    ...     torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(),
-    ...     torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+    >>> image_encoder = ResNetEncoder(dim=64, in_channels=1, image_size=16, widths=(8, 16))
     >>> text_vectors = {t: torch.randn(384) for t in ds.texts} # or TextEncoder().encode()
-    >>> model = ContrastiveAligner(image_encoder, 384, dim=32, a_dim=8)   # fusion heads
+    >>> model = ContrastiveAligner(image_encoder, 384, dim=32) # fusion: projection heads
     >>> optimiser = torch.optim.AdamW(model.parameters(), lr=1e-3)
     >>> loss = model.loss(images, torch.stack([text_vectors[t] for t in texts]))
     >>> loss.backward(); optimiser.step()

@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import warnings
@@ -66,6 +67,11 @@ class SignalRecord:
     units: list[str]
     nan_counts: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     path: str | None = None
+
+    def __repr__(self) -> str:  # also the embedding-cache key: must reflect the data
+        return (f"SignalRecord(shape={self.signal.shape}, fs={self.fs}, "
+                f"channels={self.channels}, units={self.units}, "
+                f"sha256={_digest(self.signal)}, path={self.path!r})")
 
     def __post_init__(self) -> None:
         self.signal = np.asarray(self.signal, dtype=np.float32)
@@ -356,6 +362,20 @@ class GridSeries(NamedTuple):
     delta: np.ndarray  #: float32 [T, C], time since the last observation before the bin
     times: np.ndarray  #: float64 [T], start of each bin (same unit as ``step``)
     channels: list[str]  #: channel names, the column order of the arrays
+
+    def __repr__(self) -> str:  # also the embedding-cache key: must reflect the data
+        return (f"GridSeries(shape={self.values.shape}, channels={self.channels}, "
+                f"sha256={_digest(self.values, self.mask, self.delta, self.times)})")
+
+
+def _digest(*arrays: np.ndarray) -> str:
+    """Short content hash, so reprs (and cache keys) of equal-looking arrays differ."""
+    h = hashlib.sha256()
+    for arr in arrays:
+        arr = np.ascontiguousarray(arr)
+        h.update(f"{arr.dtype}{arr.shape}".encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()[:16]
 
 
 def to_grid(times: Any, values: Any, channels: Any, step: float, horizon: float,

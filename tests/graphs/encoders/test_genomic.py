@@ -189,6 +189,15 @@ def test_read_vcf_sites_only(tmp_path):
     assert len(t) == 1 and pd.isna(t.loc[0, "sample"]) and t.loc[0, "gene"] == "X"
 
 
+def test_read_vcf_truncated_call_has_no_genotype(tmp_path):
+    path = tmp_path / "trunc.vcf"
+    path.write_text("##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\t"
+                    "FORMAT\tA\tB\tC\n1\t5\t.\tA\tC\t.\tPASS\t.\tDP:GT\t12\t3:1/1\t4:./.\n")
+    t = read_vcf(path)
+    assert pd.isna(t.loc[0, "genotype"]) and t["genotype"].tolist()[1:] == ["1/1", "./."]
+    assert t["alt_count"].tolist() == [0, 2, 0]
+
+
 HEADER = "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tP1"
 
 

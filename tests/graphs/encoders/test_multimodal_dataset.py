@@ -101,3 +101,29 @@ def test_corrupt_image(tmp_path):
     ds = MultimodalDataset(tmp_path)
     with pytest.raises(ParseError):
         ds[0]
+
+
+@pytest.mark.slow
+def test_hands_on_with_real_text_encoder(cxr_folder):
+    """The lecture's hands-on with MiniLM report embeddings (marked: loads a model)."""
+    from graphs.encoders.alignment import ContrastiveAligner
+    from graphs.encoders.image import ResNetEncoder
+    from graphs.encoders.text import TextEncoder
+
+    ds = MultimodalDataset(cxr_folder, id_column="study_id", text_column="report",
+                           image_column="image", image_size=16, mode="L")
+    images, texts = collate_pairs([ds[i] for i in range(len(ds))])
+    text = TextEncoder().encode(texts, progress=False)
+    assert text.shape == (3, 384)
+    torch.manual_seed(0)
+    model = ContrastiveAligner(ResNetEncoder(dim=32, image_size=16, widths=(8, 16)), 384,
+                               dim=16, freeze_b=True)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    losses = []
+    for _ in range(5):
+        loss = model.loss(images, text)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

@@ -117,3 +117,17 @@ def test_rnn_reads_waveform_files():
     x = rnn.prepare(get_testdata_file("waveform_ecg.dcm"))
     assert x.shape == (500, 24)  # 10 s at 50 Hz; values + mask
     assert rnn.encode([get_testdata_file("waveform_ecg.dcm")], progress=False).shape == (1, 4)
+
+
+def test_cache_keys_reflect_series_content(tmp_path):
+    """Long GridSeries print alike (numpy elides arrays); the cache must still tell them apart."""
+    torch.manual_seed(0)
+    rnn = RecurrentSignalEncoder(in_channels=1, dim=4, hidden=8, cache_dir=tmp_path)
+    times = np.arange(2000.0)
+    first = to_grid(times, np.zeros(2000), ["x"] * 2000, step=1, horizon=2000)
+    values = np.zeros(2000)
+    values[1990] = 5.0  # hidden in the middle of numpy's elided repr
+    second = to_grid(times, values, ["x"] * 2000, step=1, horizon=2000)
+    emb = rnn.encode([first, second], progress=False)
+    assert not torch.allclose(emb[0], emb[1])
+    torch.testing.assert_close(rnn.encode([second, first], progress=False), emb.flip(0))
