@@ -53,7 +53,7 @@ import pandas as pd
 
 from kg.graph import DANGLING_POLICIES, KnowledgeGraph
 from kg.tables import combine_concepts, concat_frames, normalise_concepts, normalise_relations
-from ontologies.errors import ConfigError, SchemaError
+from ontologies.errors import ConfigError, SchemaError, UnknownCodeError
 from ontologies.schema import CodeSystemTables, validate_concepts, validate_relations
 
 __all__ = ["build_kg", "merge_exact_maps", "exact_one_to_one", "LINKS", "MERGED_IDS"]
@@ -196,6 +196,8 @@ def build_kg(*tables: CodeSystemTables | KnowledgeGraph,
     Raises:
         ConfigError: Bad ``link`` or policy.
         SchemaError: An input table is malformed (the message names the input).
+        UnknownCodeError: A relation (or, with ``crossmap_dangling="raise"``, a mapping
+            row) points at a concept that is not loaded.
     """
     if link not in LINKS:
         raise ConfigError(f"link={link!r}: expected one of {', '.join(LINKS)}")
@@ -230,9 +232,11 @@ def build_kg(*tables: CodeSystemTables | KnowledgeGraph,
         unknown = ~(rel["source"].isin(ids) & rel["target"].isin(ids)).to_numpy(dtype=bool)
         if unknown.any() and crossmap_dangling == "raise":
             row = int(np.flatnonzero(unknown)[0])
-            raise SchemaError(f"{name} crossmap row {row}: {rel['source'].iloc[row]!r} -> "
-                              f"{rel['target'].iloc[row]!r} has an end that is not a loaded "
-                              "concept (crossmap_dangling='drop' drops such rows)")
+            end = "source" if rel["source"].iloc[row] not in ids else "target"
+            raise UnknownCodeError(
+                rel[end].iloc[row],
+                f"a loaded concept ({name} crossmap row {row} {end}, "
+                f"{int(unknown.sum())} such row(s); crossmap_dangling='drop' drops them)")
         if unknown.any() and crossmap_dangling == "drop":
             logger.info("%s: dropped %d mapping row(s) with an end outside the loaded "
                         "concepts", name, int(unknown.sum()))

@@ -436,7 +436,7 @@ def from_rdf(source: Graph | str | os.PathLike, *, format: str | None = None,
     for name, values in relations.items():
         rdf[name] = values if len(sidx) else []
     rdf = _add_direct(rdf, buckets, prefixes)
-    rdf = _frame({c: rdf[c].tolist() for c in rdf.columns}, RELATION_COLUMNS,
+    rdf = _frame({c: rdf[c] for c in rdf.columns}, RELATION_COLUMNS,
                  spec.get("relationDtypes"), len(rdf))
     for col in RELATION_ATTRIBUTES:
         rdf[col] = pd.to_numeric(rdf[col], errors="coerce").astype("float64")
@@ -490,8 +490,12 @@ def _frame(columns: dict[str, Any], core: list[str], spec: Mapping[str, str] | N
     for name in names:
         values = columns.get(name, [None] * n)
         if isinstance(values, pd.Series):
-            data[name] = values.reset_index(drop=True)
-        elif spec and name in spec:
+            values = values.reset_index(drop=True)
+            if spec and name in spec:  # apply_dtype_spec casts it
+                data[name] = values
+                continue
+            values = python_values(values)  # NaN/NA -> None for inference
+        if spec and name in spec:
             data[name] = pd.Series(list(values), dtype=object)
         else:
             data[name] = infer_column(list(values))

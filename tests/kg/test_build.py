@@ -136,7 +136,8 @@ def test_bad_inputs_are_named(tiny_icd9, tiny_icd10, gem):
         build_kg(tiny_icd10, gem)
     with pytest.raises(ConfigError, match="at least one code system"):
         build_kg()
-    with pytest.raises(SchemaError, match=r"crossmap0 crossmap row 2: 'ICD9CM:999.9'"):
+    with pytest.raises(UnknownCodeError,
+                       match=r"'ICD9CM:999.9'.*crossmap0 crossmap row 2 source, 1 such"):
         build_kg(tiny_icd9, tiny_icd10, crossmaps=[gem], crossmap_dangling="raise")
     bad = CodeSystemTables("broken", make_concepts(["X:1"], ["x"], "disease"),
                            make_relations(["X:1"], "is_a", ["X:2"]))

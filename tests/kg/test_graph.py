@@ -7,7 +7,7 @@ import logging
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import IDS, tiny_concepts, tiny_relations
+from kg_tables import IDS, tiny_concepts, tiny_relations
 
 from kg.compare import assert_kg_equal, kg_differences, kg_equal
 from kg.graph import KnowledgeGraph

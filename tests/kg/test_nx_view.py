@@ -7,7 +7,7 @@ import math
 import networkx as nx
 import pandas as pd
 import pytest
-from conftest import tiny_concepts
+from kg_tables import tiny_concepts
 
 import kg.nx_view as nx_view
 from kg.compare import assert_kg_equal

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from conftest import tiny_concepts
+from kg_tables import tiny_concepts
 
 from kg.graph import KnowledgeGraph
 from kg.stats import format_stats, stats

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import tiny_concepts, tiny_relations
+from kg_tables import tiny_concepts, tiny_relations
 
 import kg.storage as storage
 from kg.compare import assert_kg_equal
