@@ -377,7 +377,7 @@ def _comparison(cohort, patient_id, rec, visits, names, comorbidity, previous, i
     if len(visits):
         out["latest_visit"] = days_to_date(times[visits[-1]])
     if len(visits) < 2:
-        out["status"] = "only one visit recorded: nothing to compare"
+        out["status"] = "fewer than two visits recorded: nothing to compare"
     else:
         out["previous_visit"] = days_to_date(times[visits[-2]])
         con = rec[rec["node_type"].map(is_concept_type)].copy()
@@ -442,6 +442,8 @@ def build_report(cohort: CohortGraph, patient_id: str, *, comorbidity: Predictio
             raise InputError(f"{name}={value!r}: expected a positive integer")
     if note_excerpt < 0 or similar_k < 0:
         raise InputError("note_excerpt and similar_k must be >= 0")
+    if note_excerpt and notes is None:
+        raise InputError("note_excerpt > 0 needs the notes table (records.notes)")
     cohort = as_cohort(cohort)
     patient_id = str(patient_id)
     row = patient_row(cohort, patient_id)

@@ -130,23 +130,34 @@ def _float_features(data: HeteroData) -> dict[str, Tensor]:
 
 
 def _probe(wrapper: LabelModel, data: HeteroData, row: int
-           ) -> tuple[list[str], list[tuple[str, str, str]], float]:
-    """Node types and edge types whose inputs get a gradient from the patient's logit."""
+           ) -> tuple[list[str], list[tuple[str, str, str]], float, str]:
+    """Node types and edge types whose inputs get a gradient from the patient's logit.
+
+    Returns ``(node types, edge types, logit, note)``; the note is set when edge masks
+    could not even be applied (a layer saw other edges than the graph's).
+    """
     edges = {et: data[et].edge_index for et in data.edge_types if data[et].num_edges > 0}
-    masks = {et: nn.Parameter(torch.ones(ei.size(1))) for et, ei in edges.items()}
     x = {t: v.detach().clone().requires_grad_() for t, v in _float_features(data).items()}
+    masks = {et: nn.Parameter(torch.ones(ei.size(1))) for et, ei in edges.items()}
+    note = ""
     set_hetero_masks(wrapper, masks, edges, apply_sigmoid=False)
     try:
         out = wrapper(x, edges)[row]
-        inputs = [*x.values(), *masks.values()]
-        grads = torch.autograd.grad(out, inputs, allow_unused=True) if out.requires_grad \
-            else [None] * len(inputs)
+    except (ValueError, RuntimeError, AssertionError) as err:
+        # PyG's propagate asserts that a mask matches the edges a layer actually sees
+        note = f"edge masks do not fit the model's layers ({type(err).__name__}: {err})"
+        masks = {}
     finally:
         clear_masks(wrapper)
+    if not masks:
+        out = wrapper(x, {})[row]
+    inputs = [*x.values(), *masks.values()]
+    grads = torch.autograd.grad(out, inputs, allow_unused=True) if out.requires_grad \
+        else [None] * len(inputs)
     got = dict(zip([*x, *masks], grads))
     used_x = [t for t in x if got[t] is not None]
     used_e = [et for et in masks if got[et] is not None]
-    return used_x, used_e, float(out.detach())
+    return used_x, used_e, float(out.detach()), note
 
 
 def _edge_frame(cohort: CohortGraph, scored: list[tuple[tuple[str, str, str], Tensor, Tensor]],
@@ -244,7 +255,7 @@ def explain_prediction(model: Any, cohort: CohortGraph, patient_id: str, label: 
         label_ids: Label vocabulary (column order).
         labels: Concept names (KnowledgeGraph, table or mapping).
         method: ``"auto"`` (GNNExplainer, saliency if it cannot run), ``"gnnexplainer"``
-            (same, but the fallback is still reported) or ``"saliency"``.
+            (raise :class:`InputError` instead of falling back) or ``"saliency"``.
         epochs: GNNExplainer optimisation steps.
         lr: GNNExplainer learning rate.
         top_k: Edges and nodes to keep.
@@ -274,21 +285,23 @@ def explain_prediction(model: Any, cohort: CohortGraph, patient_id: str, label: 
     label_name = label_ids[column] if label_ids is not None else str(column)
     names = label_map(labels)
     wrapper = LabelModel(model, data, column)
-    note = ""
     with evaluation(wrapper), _frozen(model):
-        used_x, used_e, logit = _probe(wrapper, data, row)
+        used_x, used_e, logit, note = _probe(wrapper, data, row)
         result = None
         if method != "saliency":
             if not used_e:
-                note = ("GNNExplainer unavailable: no edge type's messages reach the logit "
-                        "through per-edge-type MessagePassing layers (to_hetero-style "
-                        "ModuleDict), so edge masks cannot attach")
+                note = "GNNExplainer unavailable: " + (note or (
+                    "no edge type's messages reach the logit through per-edge-type "
+                    "MessagePassing layers (to_hetero-style ModuleDict), so edge masks "
+                    "cannot attach"))
             else:
                 try:
                     result = _gnnexplainer(wrapper, data, row, used_x, used_e, epochs, lr,
                                            node_mask_type, seed)
-                except (ValueError, RuntimeError, IndexError) as err:
+                except (ValueError, RuntimeError, IndexError, AssertionError) as err:
                     note = f"GNNExplainer failed ({type(err).__name__}: {err})"
+        if result is None and method == "gnnexplainer":
+            raise InputError(note)
         if result is not None:
             node_scores, scored = result
             method_used = "gnnexplainer"
@@ -297,9 +310,10 @@ def explain_prediction(model: Any, cohort: CohortGraph, patient_id: str, label: 
         else:
             node_scores, scored = _saliency(wrapper, cohort, row)
             method_used = "saliency"
-            note = ((note + "; ") if note else "gradient saliency requested; ") + (
-                "fallback: node weight = sum |input x gradient| of its features; an edge of "
-                "the patient's record weighs the larger score of its two ends (no edge "
+            why = "gradient saliency requested" if method == "saliency" else note
+            note = why + ("; fallback" if method != "saliency" else "") + (
+                ": node weight = sum |input x gradient| of its features; an edge of the "
+                "patient's record weighs the larger score of its two ends (no edge "
                 "gradients)")
     return PredictionExplanation(
         patient_id=str(patient_id), label=label_name, logit=logit,

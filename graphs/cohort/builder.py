@@ -195,17 +195,15 @@ class CohortBuilder:
                          int((~keep).sum()))
             self._add_kg_concepts(state, rows[known])
             if (~known & keep).any():
-                labels = table["label"] if "label" in table.columns else None
                 extra = codes[~known & keep]
-                names = extra
-                if labels is not None:
-                    lab = _objects(labels.fillna(""))[~known & keep]
+                uniq = pd.unique(extra)
+                names = uniq
+                if "label" in table.columns:  # e.g. drug names recorded beside their codes
+                    lab = _objects(table["label"].fillna(""))[~known & keep]
                     first = pd.Series(lab).groupby(pd.Series(extra)).first()
-                    uniq = pd.unique(extra)
                     names = first.reindex(uniq).to_numpy(dtype=object)
-                    extra = uniq
-                state.add_extra_concepts(pd.unique(extra) if labels is None else extra,
-                                         default_type, names, self.label_encoder)
+                state.add_extra_concepts(uniq, default_type, np.asarray(names, dtype=object),
+                                         self.label_encoder)
             ctype, pos = state.concept_positions(rows[keep], codes[keep])
             visit = state.ids["visit"].get_indexer(_strings(table["visit_id"])[keep])
             if (visit < 0).any():

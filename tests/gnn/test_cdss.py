@@ -218,4 +218,6 @@ def test_findings_list_modalities_without_note_text():
                                     "name": "Type 2 diabetes mellitus with hyperglycemia"}]
     assert [x["code"] for x in r.comparison["resolved"]] == ["ICD10CM:E11.9", "ICD10CM:I10",
                                                              "RXNORM:6809"]
-    assert build_report(cohort, "p2").comparison["status"].startswith("only one visit")
+    assert build_report(cohort, "p2").comparison["status"].startswith("fewer than two visits")
+    with pytest.raises(InputError, match="notes"):
+        build_report(cohort, "p1", note_excerpt=10)

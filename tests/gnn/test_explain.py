@@ -340,3 +340,28 @@ def test_concept_paths_are_paths_of_the_graph(synthetic):
             assert len(path) - 1 <= 4
     assert found >= 4
     assert finder.patient_paths(pid, "ICD10CM:NOPE") == []
+
+
+class EdgeDropper(nn.Module):
+    """A model whose layers see fewer edges than the graph holds: masks cannot fit."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, data):
+        data = copy.copy(data)
+        et = ("disease", "rev_has_diagnosis", "visit")
+        data[et].edge_index = data[et].edge_index[:, 1:]
+        return self.inner(data)
+
+
+def test_mask_mismatch_falls_back_with_a_reason(synthetic, gat_model):
+    _, kg, cohort = synthetic
+    e = explain_prediction(EdgeDropper(gat_model), cohort, "P000001", 0, labels=kg, epochs=5)
+    assert e.method == "saliency"
+    assert "edge masks do not fit" in e.note and e.note.endswith("(no edge gradients)")
+    with pytest.raises(InputError, match="edge masks do not fit"):
+        explain_prediction(EdgeDropper(gat_model), cohort, "P000001", 0, method="gnnexplainer")
+    forced = explain_prediction(gat_model, cohort, "P000001", 0, method="saliency")
+    assert forced.method == "saliency" and forced.note.startswith("gradient saliency requested")

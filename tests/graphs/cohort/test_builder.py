@@ -150,3 +150,15 @@ def test_features_must_match_rows():
     with pytest.raises(InputError, match="2 rows"):
         ModalityFeatures("note", pd.DataFrame({"patient_id": ["p"], "visit_id": ["v"],
                                                "key": ["k"]}), torch.zeros(2, 3))
+
+
+def test_unknown_codes_in_a_table_without_labels(kg):
+    records = tiny_records()
+    records.procedures = pd.DataFrame({"patient_id": ["p1", "p1", "p2"],
+                                       "visit_id": ["v1", "v2", "v3"],
+                                       "code": ["ICD10PCS:BW03ZZZ", "ICD10PCS:BW03ZZZ",
+                                                "ICD10PCS:4A02X4Z"],
+                                       "time": ["2020-01-01", "2021-01-01", "2020-05-01"]})
+    cohort = CohortBuilder(kg).build(records)
+    assert list(cohort.node_ids["procedure"]) == ["ICD10PCS:BW03ZZZ", "ICD10PCS:4A02X4Z"]
+    assert cohort.data["visit", "has_procedure", "procedure"].num_edges == 3
