@@ -1,8 +1,10 @@
 """The ``medkg`` command line.
 
 Subcommands:
+    medkg demo       the main job: the whole toolkit on the embedded synthetic cohort
     medkg kg build   build a knowledge graph from code systems, save it, print statistics
     medkg kg stats   print statistics of a saved knowledge graph
+    medkg train      train one model on a prepared cohort graph (see gnn.train)
 
 Every error the toolkit raises on purpose (:class:`~ontologies.errors.MedKGError`) is
 printed as one line on stderr with exit status 2, never as a traceback.
@@ -83,6 +85,12 @@ def build_parser() -> argparse.ArgumentParser:
     stats = kg_sub.add_parser("stats", help="print statistics of a saved knowledge graph")
     stats.add_argument("folder", help="folder written by 'medkg kg build'")
     stats.set_defaults(func=_cmd_kg_stats)
+
+    from gnn.pipeline import add_demo_parser
+    from gnn.train import add_train_parser
+
+    add_train_parser(sub)
+    add_demo_parser(sub)
     return parser
 
 
