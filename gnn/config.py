@@ -4,9 +4,9 @@ Precedence is defaults < file < command-line flags (:meth:`TrainConfig.from_args
 
 Examples:
     >>> cfg = TrainConfig(model="mlp", inputs=["demographics", "note"], out_dir=None)
-    >>> cfg.fusion  # filled per model: "early" concatenation for the no-graph baseline
-    'early'
-    >>> TrainConfig(model="gat").fusion
+    >>> cfg.fusion is None, cfg.resolved_fusion  # per model: "early" concat without graph
+    (True, 'early')
+    >>> TrainConfig(model="gat").resolved_fusion
     'gated'
     >>> TrainConfig(model="gcm")
     Traceback (most recent call last):
@@ -27,7 +27,7 @@ from typing import Any
 
 from ontologies.errors import ConfigError, DataNotFoundError, ParseError
 
-__all__ = ["TrainConfig", "INPUT_GROUPS", "OBJECTIVES", "GRAPH_MODELS"]
+__all__ = ["TrainConfig", "INPUT_GROUPS", "OBJECTIVES", "GRAPH_MODELS", "default_fusion"]
 
 #: Patient-level feature groups besides the modalities (``note``, ``image``, ...).
 INPUT_GROUPS = ("demographics", "history_codes")
@@ -110,9 +110,8 @@ class TrainConfig:
             from gnn.tasks import TASKS
 
             self.task = _choice("task", self.task, tuple(TASKS.names()))
-        if self.fusion is None:
-            self.fusion = "early" if self.model == "mlp" else "gated"
-        self.fusion = _choice("fusion", self.fusion, tuple(gnn.fusion.FUSIONS.names()))
+        if self.fusion is not None:  # None stays None, so replace(model=...) re-resolves
+            self.fusion = _choice("fusion", self.fusion, tuple(gnn.fusion.FUSIONS.names()))
         self.inputs = _inputs(self.inputs, self.model)
         self.graph_modalities = _bool("graph_modalities", self.graph_modalities)
         self.hidden = _int("hidden", self.hidden, 1)
@@ -143,13 +142,18 @@ class TrainConfig:
         self.progress = _bool("progress", self.progress)
         self.threads = _optional(self.threads)
         self.threads = None if self.threads is None else _int("threads", self.threads, 1)
-        uses_heads = self.model in _ATTENTION_MODELS or self.fusion == "attention"
+        uses_heads = self.model in _ATTENTION_MODELS or self.resolved_fusion == "attention"
         if uses_heads and self.hidden % self.heads:
             raise ConfigError(f"hidden={self.hidden} must be divisible by heads={self.heads} "
-                              f"for model={self.model!r} / fusion={self.fusion!r}")
+                              f"for model={self.model!r} / fusion={self.resolved_fusion!r}")
         if self.objective == "link" and self.batch_size is not None:
             raise ConfigError("objective='link' scores every patient against every drug node "
                               "and needs full-batch training: set batch_size=None")
+
+    @property
+    def resolved_fusion(self) -> str:
+        """The fusion used: ``fusion``, or the per-model default when it is ``None``."""
+        return self.fusion or default_fusion(self.model)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -214,6 +218,11 @@ class TrainConfig:
             json.dump(self.to_dict(), f, indent=2)
             f.write("\n")
         return path
+
+
+def default_fusion(model: str) -> str:
+    """Fusion used when none is set: ``early`` for ``mlp``, ``gated`` for graph models."""
+    return "early" if model == "mlp" else "gated"
 
 
 def read_settings(path: str | os.PathLike) -> dict[str, Any]:

@@ -84,8 +84,8 @@ def loss_figure(histories: Mapping[str, Sequence[Mapping[str, Any]]]) -> Figure:
         if any(v is not None and np.isfinite(v) for v in val):
             ax.plot(epochs, [np.nan if v is None else v for v in val], color=color,
                     linestyle="--", label=f"{name} val")
-    if ax.lines:
-        ax.legend(fontsize="small")
+    if ax.lines:  # outside the axes: with many models it would hide the curves
+        ax.legend(fontsize="x-small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return fig
 
 

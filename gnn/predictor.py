@@ -14,10 +14,13 @@
 Patient-level feature groups (``inputs``): ``demographics`` (``data["patient"].x``),
 ``history_codes`` (multi-hot of recorded codes, :func:`patient_code_matrix`) and each
 modality summary ``x_<m>`` with its mask ``mask_<m>``. They pass through a fusion module
-(:mod:`gnn.fusion`) together with the GNN patient embedding (as the group ``graph``).
-Defaults: ``mlp`` uses every group the data has (multimodal without KG, ``early``
-fusion); graph models use demographics plus the modalities (``gated`` fusion), since
-codes are already graph nodes. ``graph_modalities=False`` drops modality nodes from the
+(:mod:`gnn.fusion`); for graph models the fused vector is concatenated with the GNN
+patient embedding and mixed by a small MLP before the head. (Feeding the GNN embedding
+into the gated fusion as one more "modality" was tried: modality dropout and the convex
+gate mix dilute it. On the 1,000-patient demo, hetero_sage reached test AUROC macro 0.68
+that way vs 0.83-0.84 with this design, two seeds.) Defaults: ``mlp`` uses every group the data has (multimodal without KG,
+``early`` fusion); graph models use demographics plus the modalities (``gated``
+fusion), since codes are already graph nodes. ``graph_modalities=False`` drops modality nodes from the
 graph and modality summaries from the default inputs ("KG + codes only").
 
 ``objective="link"`` scores patients against labels as links: a label's embedding is a
@@ -246,7 +249,7 @@ class PatientPredictor(nn.Module):
         data = _as_data(data)
         if "patient" not in data.node_types:
             raise SchemaError("the cohort graph has no 'patient' node type")
-        self.model_name, self.fusion_name = cfg.model, cfg.fusion
+        self.model_name, self.fusion_name = cfg.model, cfg.resolved_fusion
         self.hidden, self.layers, self.heads, self.dropout = hidden, layers, heads, dropout
         self.num_labels, self.objective = num_labels, cfg.objective
         self.graph_modalities = cfg.graph_modalities
@@ -275,14 +278,16 @@ class PatientPredictor(nn.Module):
                 self.gnn = gnn.models.MODELS.get(cfg.model).from_data(
                     view, hidden_channels=hidden, out_channels=hidden, num_layers=layers,
                     dropout=dropout, **extra)
-            widths = {"graph": hidden, **widths}
         fusion_kwargs: dict[str, Any] = {"hidden_channels": hidden, "dropout": dropout}
-        if cfg.fusion == "attention":
+        if cfg.resolved_fusion == "attention":
             fusion_kwargs["heads"] = heads
-        self.fusion = gnn.fusion.get(cfg.fusion, in_channels=widths, out_channels=hidden,
-                                     **fusion_kwargs)
-        self.trunk = None if self.is_graph else MLPModel(hidden, hidden, hidden,
-                                                         num_layers=layers, dropout=dropout)
+        self.fusion = None if not widths else gnn.fusion.get(
+            cfg.resolved_fusion, in_channels=widths, out_channels=hidden, **fusion_kwargs)
+        if self.is_graph:  # [GNN embedding, fused own features] -> hidden
+            width = hidden * (2 if self.fusion is not None else 1)
+            self.combine = MLPModel(width, hidden, hidden, num_layers=2, dropout=dropout)
+        else:
+            self.combine = MLPModel(hidden, hidden, hidden, num_layers=layers, dropout=dropout)
         self.label_node_type = label_node_type
         if self.objective == "link":
             nodes = (torch.full((num_labels,), -1, dtype=torch.long) if label_nodes is None
@@ -410,16 +415,17 @@ class PatientPredictor(nn.Module):
             index = torch.as_tensor(index, dtype=torch.long)
             feats = {g: v[index] for g, v in feats.items()}
             masks = {g: v[index] for g, v in masks.items()}
+        parts = []
         if outputs is not None:
             h = outputs["patient"]
             if batch is None and index is not None:
                 h = h[index]
             elif batch is not None:
                 h = h[: len(index)]
-            feats = {"graph": h, **feats}
-        z = self.fusion(feats, masks)
-        if self.trunk is not None:
-            z = self.trunk(z.relu())
+            parts.append(h)
+        if self.fusion is not None:
+            parts.append(self.fusion(feats, masks))
+        z = self.combine(torch.cat(parts, dim=-1))
         return z, outputs, index
 
     def embed(self, data: HeteroData, index: Tensor | None = None,

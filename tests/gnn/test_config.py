@@ -1,6 +1,7 @@
 """TrainConfig: validation names the field and the valid values; files and flags fill it."""
 
 import argparse
+import dataclasses
 import json
 
 import pytest
@@ -11,10 +12,13 @@ from ontologies.errors import ConfigError, DataNotFoundError, ParseError
 
 def test_defaults_are_valid_and_resolve_fusion_per_model():
     cfg = TrainConfig()
-    assert cfg.model == "hetero_sage" and cfg.fusion == "gated"
+    assert cfg.model == "hetero_sage" and cfg.fusion is None
+    assert cfg.resolved_fusion == "gated"
     assert cfg.batch_size is None and cfg.num_neighbors == [10, 5]
-    assert TrainConfig(model="mlp").fusion == "early"
-    assert TrainConfig(model="mlp", fusion="late").fusion == "late"
+    assert TrainConfig(model="mlp").resolved_fusion == "early"
+    assert TrainConfig(model="mlp", fusion="late").resolved_fusion == "late"
+    # an unset fusion follows the model through dataclasses.replace
+    assert dataclasses.replace(cfg, model="mlp").resolved_fusion == "early"
 
 
 @pytest.mark.parametrize("changes, words", [

@@ -70,12 +70,12 @@ def test_ablation_configs_cover_the_lecture(setup, tmp_path):
     assert list(configs) == ["mlp-demographics", "mlp-history_codes", "mlp-note", "mlp-image",
                              "mlp-signal", "mlp-genomic", "mlp-all", "gat-kg",
                              "gat-kg-multimodal"]
-    assert configs["mlp-note"].inputs == ["note"] and configs["mlp-note"].fusion == "early"
+    assert configs["mlp-note"].inputs == ["note"] and configs["mlp-note"].resolved_fusion == "early"
     assert set(configs["mlp-all"].inputs) >= {"demographics", "history_codes", "note"}
     assert configs["gat-kg"].graph_modalities is False
     assert configs["gat-kg"].inputs == ["demographics"]
     assert configs["gat-kg-multimodal"].graph_modalities is True
-    assert configs["gat-kg-multimodal"].fusion == "gated"
+    assert configs["gat-kg-multimodal"].resolved_fusion == "gated"
     assert configs["gat-kg"].hidden == 16  # other settings come from the base
     outs = {c.out_dir for c in configs.values()}
     assert len(outs) == len(configs)

@@ -107,7 +107,7 @@ def test_planted_signal_found_and_shuffled_signal_not():
     assert abs(chance - 0.5) < 0.15
     # the graph model fed the same summary finds it too
     task, cohort = planted_toy()
-    graph = train(_cfg(model="gcn", epochs=60), task, cohort)
+    graph = train(_cfg(model="gcn", fusion="early", epochs=60), task, cohort)
     assert graph.test_metrics["auroc_macro"]["value"] > 0.8
 
 
