@@ -77,8 +77,9 @@ SEMANTIC_TYPES = (
 #: Ordinal severity words mapped onto the numeric ``severity`` column.
 SEVERITY_SCALE = {"mild": 0.25, "moderate": 0.5, "severe": 0.75, "profound": 1.0}
 
-_CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:\S+$")
-_RELATION = re.compile(r"^[a-z][a-z0-9_]*$")
+# \Z, not $: "$" also matches before a trailing newline, which would let "is_a\n" pass
+_CURIE = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]*:\S+\Z")
+_RELATION = re.compile(r"^[a-z][a-z0-9_]*\Z")
 
 
 def split_curie(curie: str) -> tuple[str, str]:
