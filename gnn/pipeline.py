@@ -37,7 +37,7 @@ import torch
 from ontologies.atomic import atomic_write
 from ontologies.errors import ConfigError
 
-__all__ = ["DemoConfig", "run_demo", "add_demo_parser", "ablation_for"]
+__all__ = ["DemoConfig", "run_demo", "add_demo_parser", "ablation_for", "features_for_inputs"]
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +89,7 @@ def ablation_for(cohort: Any, base: Any) -> dict[str, Any]:
     return configs
 
 
-def _features_for(features: dict[str, Any], inputs: Any) -> dict[str, Any]:
+def features_for_inputs(features: dict[str, Any], inputs: Any) -> dict[str, Any]:
     """Keeps the embeddings of observations the task's inputs still contain."""
     keep_keys = {"note": set(inputs.notes["note_id"].astype(str))}
     for m in inputs.modalities["modality"].astype(str).unique():
@@ -165,7 +165,7 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
                                     seed=config.seed)
         else:
             task = treatment_task(records, ddi=cohort.ddi, min_count=10, seed=config.seed)
-        feats = _features_for(features, task.inputs)
+        feats = features_for_inputs(features, task.inputs)
         graph = CohortBuilder(kg, CohortConfig(missing="mask")).build(task.inputs, feats)
         step(f"{task_name}: {len(task.label_ids)} labels, {len(task.patient_ids)} patients; "
              f"{graph}", t0)
