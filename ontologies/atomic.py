@@ -26,12 +26,15 @@ __all__ = ["atomic_write", "atomic_dir"]
 
 
 @contextlib.contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> Iterator[IO]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", fsync: bool = True,
+                 **kwargs: Any) -> Iterator[IO]:
     """Opens a temporary file next to ``path`` and moves it into place on success.
 
     Args:
         path: Final destination.
         mode: ``"w"`` (text) or ``"wb"`` (binary).
+        fsync: Flush to disk before the rename (durable across power loss). Caches that
+            can recompute a lost entry turn it off: thousands of fsyncs dominate their cost.
         **kwargs: Passed to :func:`open` (e.g. ``encoding``).
 
     Yields:
@@ -46,7 +49,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", **kwargs: Any) -> It
         with os.fdopen(fd, mode, **kwargs) as handle:
             yield handle
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -130,7 +130,8 @@ class EmbeddingCache:
         """Stores one vector atomically."""
         buf = io.BytesIO()
         np.save(buf, np.asarray(vector, dtype=np.float32), allow_pickle=False)
-        with atomic_write(self._path(identity, key), "wb") as f:
+        # no fsync: a lost or torn entry reads as a miss and is recomputed
+        with atomic_write(self._path(identity, key), "wb", fsync=False) as f:
             f.write(buf.getvalue())
 
 
