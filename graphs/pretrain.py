@@ -4,7 +4,10 @@ Only the note encoder ships pretrained weights. :func:`pretrain_encoder` aligns 
 randomly initialised modality encoder (image, signal, genomic, ...) with the MiniLM
 embeddings of the notes written at the same visit, CLIP-style (symmetric InfoNCE with
 projection heads, :mod:`graphs.encoders.alignment`). :func:`paired_items` builds those
-pairs from records, for the patients you choose: pass training patients only.
+pairs from records, for the patients you choose: pass training patients only. Where the
+notes say too little about what a modality shows, :func:`pretrain_supervised` fits the
+encoder to the diagnosis codes recorded for the same visit or patient
+(:func:`code_targets`), again on training patients only.
 
 :func:`linear_probe` measures how much an embedding says about labelled conditions: a
 standardised L2 logistic regression fitted on training patients' rows and scored by
@@ -40,6 +43,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 from graphs.cohort.features import ModalityFeatures
 from graphs.embed import Resolver, load_items
@@ -48,8 +53,8 @@ from graphs.encoders.base import Encoder
 from ontologies.atomic import atomic_write
 from ontologies.errors import ConfigError, InputError
 
-__all__ = ["pretrain_encoder", "paired_items", "linear_probe", "split_patients",
-           "ENCODER_CHECKPOINT"]
+__all__ = ["pretrain_encoder", "pretrain_supervised", "paired_items", "code_targets",
+           "linear_probe", "split_patients", "ENCODER_CHECKPOINT"]
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +107,8 @@ def paired_items(records: Any, modality: str, notes: ModalityFeatures,
     visits = notes.table["visit_id"]
     ok = visits.notna().to_numpy(bool)
     codes, uniq = pd.factorize(visits[ok])
-    sums = torch.zeros(len(uniq), notes.dim).index_add_(0, torch.from_numpy(codes),
-                                                        notes.x[torch.from_numpy(ok)])
+    sums = torch.zeros(len(uniq), notes.dim).index_add_(0, torch.as_tensor(codes),
+                                                        notes.x[torch.tensor(ok)])
     counts = torch.from_numpy(np.bincount(codes, minlength=len(uniq))).float()
     per_visit = sums / counts[:, None]
     table, items = load_items(records, modality, resolver, patients=patients,
@@ -118,7 +123,7 @@ def paired_items(records: Any, modality: str, notes: ModalityFeatures,
 
 
 class _PairBatches:
-    """Re-iterable shuffled batches ``(collated items, text rows)``.
+    """Re-iterable shuffled batches ``(collated items, target rows)``.
 
     The permutation is drawn from torch's global RNG, which ``train_contrastive`` seeds
     at every epoch, so an interrupted run resumes on the same batches.
@@ -193,12 +198,7 @@ def pretrain_encoder(encoder: Encoder, items: Sequence[Any], text_embeddings: to
         raise InputError(f"pretraining needs at least 2 pairs, got {len(items)}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ConfigError(f"batch_size must be an integer >= 2, got {batch_size!r}")
-    prepared = []
-    for i, item in enumerate(items):
-        try:
-            prepared.append(encoder.prepare(item))
-        except (ValueError, OSError) as err:
-            raise InputError(f"pretraining item {i} could not be prepared: {err}") from err
+    prepared = _prepare_all(encoder, items)
     with torch.random.fork_rng(devices=[]):  # heads, shuffling, dropout: off the global RNG
         torch.manual_seed(int(seed))
         aligner = ContrastiveAligner(encoder, int(text.shape[1]), dim=dim,
@@ -207,10 +207,142 @@ def pretrain_encoder(encoder: Encoder, items: Sequence[Any], text_embeddings: to
                                                           batch_size),
                                     epochs=epochs, lr=lr, checkpoint_dir=checkpoint_dir,
                                     seed=seed, progress=progress, weight_decay=weight_decay)
+    _finish(encoder, checkpoint_dir)
+    return history
+
+
+def _prepare_all(encoder: Encoder, items: Sequence[Any]) -> list[Any]:
+    """Each item's prepared tensor, computed once for all epochs."""
+    prepared = []
+    for i, item in enumerate(items):
+        try:
+            prepared.append(encoder.prepare(item))
+        except (ValueError, OSError) as err:
+            raise InputError(f"pretraining item {i} could not be prepared: {err}") from err
+    return prepared
+
+
+def _finish(encoder: Encoder, checkpoint_dir: str | os.PathLike | None) -> None:
     encoder.eval()
     if checkpoint_dir is not None:
         with atomic_write(Path(checkpoint_dir) / ENCODER_CHECKPOINT, "wb") as handle:
             torch.save(encoder.state_dict(), handle)
+
+
+def code_targets(records: Any, table: pd.DataFrame, level: int | None = 3,
+                 scope: str = "visit", min_count: int = 5,
+                 codes: Sequence[str] | None = None) -> tuple[torch.Tensor, list[str]]:
+    """Multi-hot targets of the diagnosis codes recorded for each row of ``table``.
+
+    Args:
+        records: :class:`~graphs.records.PatientRecords` (its ``diagnoses``).
+        table: Rows to label (``patient_id``, ``visit_id``), e.g. from :func:`paired_items`
+            or :func:`graphs.embed.load_items`.
+        level: Characters of the code kept after the system prefix (3: ``ICD10CM:E11``;
+            ``None``: the full code).
+        scope: ``"visit"`` (codes of the row's visit; images, signals) or ``"patient"``
+            (codes of any visit of the patient; germline genomes).
+        min_count: Keep codes present in at least this many rows of ``table``.
+        codes: Use exactly these target codes instead (e.g. those of a training run).
+
+    Returns:
+        ``(targets [len(table), k] float, code names)``.
+
+    Examples:
+        >>> from graphs.cohort.demo import tiny_records
+        >>> rows = pd.DataFrame({"patient_id": ["p1", "p2"], "visit_id": ["v1", "v3"]})
+        >>> y, names = code_targets(tiny_records(), rows, min_count=1)
+        >>> names, y.tolist()
+        (['ICD10CM:E11', 'ICD10CM:I10'], [[1.0, 1.0], [0.0, 1.0]])
+    """
+    if scope not in ("visit", "patient"):
+        raise ConfigError(f"scope must be 'visit' or 'patient', got {scope!r}")
+    dx = records.diagnoses[["patient_id", "visit_id", "code"]].dropna(subset=["code"])
+    system, _, code = dx["code"].astype(str).str.partition(":").values.T
+    code = pd.Series(code) if level is None else pd.Series(code).str.slice(0, int(level))
+    dx = pd.DataFrame({"row_key": dx["visit_id" if scope == "visit" else "patient_id"]
+                       .astype(object).to_numpy(),
+                       "code": pd.Series(system) + ":" + code})
+    row_keys = table["visit_id" if scope == "visit" else "patient_id"].astype(object)
+    rows = pd.DataFrame({"row_key": row_keys.to_numpy(), "row": np.arange(len(table))})
+    hits = rows.merge(dx.drop_duplicates(), on="row_key")[["row", "code"]].drop_duplicates()
+    if codes is None:
+        counts = hits["code"].value_counts()
+        codes = sorted(counts.index[counts >= min_count])
+    names = [str(c) for c in codes]
+    col = pd.Index(names).get_indexer(hits["code"])
+    ok = col >= 0
+    y = torch.zeros(len(table), len(names))
+    y[torch.as_tensor(hits["row"].to_numpy()[ok]), torch.as_tensor(col[ok])] = 1.0
+    return y, names
+
+
+class _Supervised(nn.Module):
+    """Encoder + linear multi-label head; exposes ``loss(xa, y)`` so the training loop
+    (checkpointing, resume, per-epoch seeding) of ``train_contrastive`` drives it."""
+
+    def __init__(self, encoder: Encoder, n_targets: int, pos_weight: torch.Tensor):
+        super().__init__()
+        self.encoder = encoder
+        self.head = nn.Linear(encoder.dim, n_targets)
+        self.register_buffer("pos_weight", pos_weight)
+
+    def loss(self, xa: Any, y: torch.Tensor) -> torch.Tensor:
+        logits = self.head(self.encoder(xa))
+        return F.binary_cross_entropy_with_logits(logits, y, pos_weight=self.pos_weight)
+
+
+def pretrain_supervised(encoder: Encoder, items: Sequence[Any], targets: torch.Tensor,
+                        epochs: int = 5, lr: float = 1e-3, seed: int = 0,
+                        checkpoint_dir: str | os.PathLike | None = None,
+                        batch_size: int = 64, weight_decay: float = 1e-4,
+                        progress: bool = True) -> list[float]:
+    """Fits ``encoder`` (plus a linear head) to multi-label targets, in place.
+
+    The honest alternative to alignment when paired notes say little about what a
+    modality shows: predict the diagnosis codes recorded with each item
+    (:func:`code_targets`) for training patients only. Binary cross-entropy with
+    positives up-weighted by ``negatives / positives`` (capped at 50), so rare codes
+    count.
+
+    Args:
+        encoder: A modality encoder (its weights change; the head is discarded).
+        items: Raw items.
+        targets: ``[len(items), k]`` 0/1 targets.
+        epochs, lr, seed, checkpoint_dir, batch_size, weight_decay, progress: As in
+            :func:`pretrain_encoder`.
+
+    Returns:
+        Mean training loss per epoch. The encoder is left in eval mode.
+
+    Examples:
+        >>> from graphs.encoders.genomic import MotifCNNEncoder
+        >>> enc = MotifCNNEncoder(dim=4, n_motifs=4, motif_length=3)
+        >>> seqs = ["ACGTAAAA", "TTTTACGT", "GGGGCCCC", "CCCCGGGA"]
+        >>> y = torch.tensor([[1.0], [1.0], [0.0], [0.0]])  # "contains ACGT"
+        >>> losses = pretrain_supervised(enc, seqs, y, epochs=20, lr=3e-2, batch_size=4,
+        ...                              progress=False)
+        >>> losses[-1] < losses[0]
+        True
+    """
+    y = torch.as_tensor(targets, dtype=torch.float32)
+    if y.dim() != 2 or len(y) != len(items) or y.shape[1] == 0:
+        raise InputError(f"targets must be [len(items)={len(items)}, k>0], got "
+                         f"{tuple(y.shape)}")
+    if len(items) < 2:
+        raise InputError(f"pretraining needs at least 2 items, got {len(items)}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ConfigError(f"batch_size must be an integer >= 2, got {batch_size!r}")
+    pos = y.sum(0)
+    pos_weight = ((len(y) - pos) / pos.clamp(min=1.0)).clamp(1.0, 50.0)
+    prepared = _prepare_all(encoder, items)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        model = _Supervised(encoder, y.shape[1], pos_weight)
+        history = train_contrastive(model, _PairBatches(encoder, prepared, y, batch_size),
+                                    epochs=epochs, lr=lr, checkpoint_dir=checkpoint_dir,
+                                    seed=seed, progress=progress, weight_decay=weight_decay)
+    _finish(encoder, checkpoint_dir)
     return history
 
 
