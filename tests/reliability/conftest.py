@@ -1,4 +1,4 @@
-"""Shared helpers of the reliability suite: paths, fuzz settings, the crash recorder.
+"""Shared fixtures of the reliability suite: the crash recorder and a scratch folder.
 
 Every reader call made by the corpus and fuzz tests goes through :class:`FuzzRecorder`,
 which counts inputs, project errors (:class:`~ontologies.errors.MedKGError`) and crashes
@@ -7,10 +7,8 @@ strict-xfail regression test) is counted apart and tolerated, so the property te
 only on *new* crash kinds; remove an entry once the bug is fixed.
 
 Environment:
-    MEDKG_FUZZ_SCALE: multiplies every ``max_examples`` (default 1; the fuzz report uses more).
-    MEDKG_FUZZ_RANDOM: ``1`` draws fresh random examples (default: derandomised, so CI
-        runs are reproducible).
-    MEDKG_FUZZ_REPORT: if set, a JSON file the counts are written to at session end.
+    MEDKG_FUZZ_REPORT: if set, a JSON file the counts are written to at session end
+        (``benchmarks/fuzz_report.py`` reads it).
 """
 
 from __future__ import annotations
@@ -23,17 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from ontologies.errors import MedKGError
 
 ROOT = Path(__file__).resolve().parents[2]
-FIXTURES = ROOT / "tests" / "fixtures"
-MALFORMED = FIXTURES / "malformed"
 _PACKAGES = ("ontologies", "kg", "graphs", "gnn")
 
-SCALE = float(os.environ.get("MEDKG_FUZZ_SCALE", "1"))
-RANDOM = os.environ.get("MEDKG_FUZZ_RANDOM", "0") == "1"
 
 #: Crash signatures (exception type, project file, innermost project function) of bugs
 #: that have a strict-xfail regression test; the fuzz tests count them instead of failing.
@@ -46,11 +39,20 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("TypeError", "graphs/records/files.py", "read_table"): "records-extra-field-index",
     ("IndexError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("UnicodeDecodeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
+    ("AttributeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("RecursionError", "graphs/records/fhir.py", "_load"): "json-deep-nesting",
     ("RecursionError", "ontologies/ccsr.py", "_mapping"): "json-deep-nesting",
     ("HeaderDataError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("OverflowError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("ValueError", "graphs/encoders/image_io.py", "dicom_metadata"): "dicom-metadata-values",
+    ("BytesLengthException", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
+    ("OrientationError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
+    ("NotImplementedError", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
+    ("TypeError", "ontologies/atc.py", "_parents"): "atc-no-ancestor",
+    ("EmptyDataError", "ontologies/atc.py", "_read"): "atc-leading-blank-lines",
+    ("ParserError", "ontologies/snomed.py", "read_tsv"): "tsv-bare-carriage-return",
+    ("IndexError", "ontologies/hpo.py", "_check"): "tsv-bare-carriage-return",
+    ("IndexError", "ontologies/snomed.py", "_check"): "tsv-bare-carriage-return",
     ("UFuncTypeError", "ontologies/icd9cm.py", "_hierarchy"): "icd9cm-header-only",
     ("_UFuncNoLoopError", "ontologies/icd9cm.py", "_hierarchy"): "icd9cm-header-only",
 }
@@ -95,9 +97,12 @@ class FuzzRecorder:
             row["project_errors"] += 1
             return None
         except Exception as err:
-            bug = KNOWN_BUGS.get(crash_signature(err))
+            signature = crash_signature(err)
+            bug = KNOWN_BUGS.get(signature)
             if bug is None:
                 row["crashes"] += 1
+                new = "NEW " + ":".join(signature)
+                row["bugs"][new] = row["bugs"].get(new, 0) + 1
                 raise
             row["known_bugs"] += 1
             row["bugs"][bug] = row["bugs"].get(bug, 0) + 1
@@ -131,16 +136,6 @@ def scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("fuzz")
 
 
-def fuzz_settings(examples: int, **extra: Any) -> settings:
-    """Hypothesis settings for a fuzz target: ``examples`` scaled, no deadline, no DB."""
-    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, database=None,
-                    derandomize=not RANDOM, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much,
-                                           HealthCheck.large_base_example],
-                    **extra)
-
-
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     if not RECORDER.targets:
         return
@@ -160,5 +155,4 @@ def pytest_sessionfinish(session: Any, exitstatus: int) -> None:
     out = os.environ.get("MEDKG_FUZZ_REPORT")
     if out and RECORDER.targets:
         Path(out).write_text(json.dumps({"targets": RECORDER.targets,
-                                         "totals": RECORDER.totals(),
-                                         "scale": SCALE, "random": RANDOM}, indent=2))
+                                         "totals": RECORDER.totals()}, indent=2))
