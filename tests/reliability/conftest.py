@@ -45,6 +45,8 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("HeaderDataError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("OverflowError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("ValueError", "graphs/encoders/image_io.py", "dicom_metadata"): "dicom-metadata-values",
+    ("NotImplementedError", "graphs/encoders/image_io.py", "dicom_metadata"):
+        "dicom-metadata-values",
     ("BytesLengthException", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
     ("OrientationError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("NotImplementedError", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",

@@ -415,6 +415,8 @@ for name, make in [
                                                                   b"abcdefgh\\abcdefgh"))),
     ("frames_text.dcm", _dicom("frames_text.dcm", (b"(\0\x08\0IS\x02\x001 ",
                                                    b"(\0\x08\0IS\x02\0x "), NumberOfFrames="1")),
+    ("modality_unknown_vr.dcm", _dicom("modality_unknown_vr.dcm", (b"\x08\0\x60\0CS",
+                                                                   b"\x08\0\x60\0ZZ"))),
     ("odd_group_length.dcm", _dicom("odd_group_length.dcm", at=149)),  # found by fuzzing
     ("unknown_vr.dcm", _dicom("unknown_vr.dcm", at=253)),  # found by fuzzing
 ]:
@@ -734,6 +736,10 @@ BUGS: dict[str, tuple[Any, str]] = {
                                                 "text PixelSpacing"),
     "dicom/frames_text.dcm(generated)": (ValueError, "graphs.encoders.image_io: dicom_metadata "
                                          "raises raw ValueError on NumberOfFrames 'x'"),
+    "dicom/modality_unknown_vr.dcm(generated)": (NotImplementedError, "graphs.encoders."
+                                                 "image_io: dicom_metadata lets pydicom's "
+                                                 "NotImplementedError escape (found by "
+                                                 "fuzzing)"),
     "dicom/odd_group_length.dcm(generated)": (BytesLengthException, "graphs.encoders.image_io: "
                                               "read_dicom lets pydicom's BytesLengthException "
                                               "escape (found by fuzzing)"),
