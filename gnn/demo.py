@@ -112,10 +112,6 @@ def synthetic_setup(n_patients: int = 500, seed: int = 0, task: str = "comorbidi
         data = treatment_task(cohort.records, ddi=cohort.ddi, min_count=min_count, seed=seed,
                               **task_options)
     inputs = data.inputs
-    if "label" not in inputs.procedures.columns:
-        # CohortBuilder names KG-unknown codes from a "label" column; without one it
-        # mis-sizes the name array (reported), so name procedures by their code.
-        inputs.procedures = inputs.procedures.assign(label=inputs.procedures["code"])
     features = synthetic_features(cohort, inputs, dim=dim, noise=noise, seed=seed)
     graph = CohortBuilder(kg).build(inputs, features)
     return data, graph
