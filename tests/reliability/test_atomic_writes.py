@@ -167,10 +167,6 @@ def test_atomic_dir_error_in_block_keeps_previous(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="ontologies.atomic: atomic_dir moves the old folder aside before "
-                          "os.replace(tmp, path); if that replace fails the old folder is "
-                          "left under .<name>.old-* and nothing is at path")
 def test_atomic_dir_failed_swap_restores_previous(tmp_path: Path,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     folder = tmp_path / "out"
