@@ -25,7 +25,6 @@ Examples:
 
 from __future__ import annotations
 
-import io
 import os
 import random
 from pathlib import Path
@@ -35,8 +34,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ontologies.atomic import atomic_write
-from ontologies.errors import DataNotFoundError, SchemaError
+from ontologies.atomic import atomic_torch_save, safe_torch_load
+from ontologies.errors import SchemaError
 
 __all__ = ["FORMAT", "save_checkpoint", "load_checkpoint", "restore", "rng_state",
            "set_rng_state", "save_state", "load_state"]
@@ -59,7 +58,29 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restores what :func:`rng_state` captured."""
+    """Restores what :func:`rng_state` captured, all three generators or none.
+
+    Raises:
+        SchemaError: ``state`` is not what :func:`rng_state` returns (missing keys, wrong
+            types or sizes); the generators are then left as they were.
+
+    Examples:
+        >>> set_rng_state({})
+        Traceback (most recent call last):
+        ...
+        ontologies.errors.SchemaError: malformed random state in checkpoint (KeyError: ...
+    """
+    previous = rng_state()
+    try:
+        _apply_rng_state(state)
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as err:
+        _apply_rng_state(previous)  # a half-restored state would silently change the run
+        raise SchemaError(f"malformed random state in checkpoint ({type(err).__name__}: "
+                          f"{err}); expected the dict rng_state() returns: 'torch' (uint8 "
+                          "tensor), 'numpy' and 'python'") from err
+
+
+def _apply_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     n = state["numpy"]
     np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"],
@@ -68,23 +89,9 @@ def set_rng_state(state: dict[str, Any]) -> None:
     random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
 
 
-def _write(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
-    buf = io.BytesIO()
-    torch.save(payload, buf)
-    path = Path(path)
-    with atomic_write(path, "wb") as f:
-        f.write(buf.getvalue())
-    return path
-
-
 def _read(path: str | os.PathLike, what: str) -> dict[str, Any]:
     path = Path(path)
-    if not path.is_file():
-        raise DataNotFoundError(f"no {what} at {path}")
-    try:
-        payload = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as err:  # torch raises many types for corrupt/truncated/unsafe files
-        raise SchemaError(f"{path}: not a readable medkg {what} ({err})") from err
+    payload = safe_torch_load(path, f"medkg {what}", error=SchemaError)
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
         raise SchemaError(f"{path}: format {got!r}, expected a medkg {what} ({FORMAT!r})")
@@ -113,14 +120,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module,
     Returns:
         ``path``.
     """
-    return _write(path, {
+    return atomic_torch_save({
         "format": FORMAT, "kind": "checkpoint", "epoch": int(epoch),
         "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "best_metric": float(best_metric), "best_epoch": int(best_epoch),
         "history": list(history or []), "config": dict(config or {}),
         "fingerprint": dict(fingerprint or {}), "rng": rng_state(),
-    })
+    }, path)
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
@@ -139,13 +146,14 @@ def restore(checkpoint: dict[str, Any], model: nn.Module,
     """Loads model (and optimizer, random states) from a loaded checkpoint.
 
     Raises:
-        SchemaError: The stored weights do not fit ``model`` (another architecture).
+        SchemaError: The stored weights do not fit ``model`` (another architecture), or
+            the stored random state is malformed.
     """
     try:
         model.load_state_dict(checkpoint["model"])
         if optimizer is not None and checkpoint.get("optimizer") is not None:
             optimizer.load_state_dict(checkpoint["optimizer"])
-    except (RuntimeError, KeyError, ValueError) as err:
+    except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as err:
         raise SchemaError(f"checkpoint does not fit this model/optimizer: {err}") from err
     if rng and "rng" in checkpoint:
         set_rng_state(checkpoint["rng"])
@@ -155,7 +163,8 @@ def save_state(path: str | os.PathLike, model: nn.Module | dict[str, torch.Tenso
                **info: Any) -> Path:
     """Writes model weights only (``best.pt``) with plain-valued ``info`` (epoch, metric)."""
     state = model.state_dict() if isinstance(model, nn.Module) else model
-    return _write(path, {"format": FORMAT, "kind": "weights", "model": state, **info})
+    return atomic_torch_save({"format": FORMAT, "kind": "weights", "model": state, **info},
+                             path)
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:

@@ -144,20 +144,23 @@ def atomic_torch_save(obj: Any, path: str | os.PathLike, fsync: bool = True) -> 
     return path
 
 
-def safe_torch_load(path: str | os.PathLike, what: str) -> Any:
+def safe_torch_load(path: str | os.PathLike, what: str, error: type | None = None) -> Any:
     """Loads a torch file with ``weights_only=True`` on the CPU; never runs pickled code.
 
     Args:
         path: The file.
         what: What the file should be, for messages (``"medkg checkpoint"``).
+        error: The project error to raise for an unreadable file (default
+            :class:`~ontologies.errors.ParseError`); readers whose documented contract is
+            :class:`~ontologies.errors.SchemaError` pass that.
 
     Returns:
         The stored object (tensors and plain Python values).
 
     Raises:
         DataNotFoundError: No file at ``path``.
-        ParseError: The file is empty, truncated, corrupt, not a torch file, or holds
-            objects the weights-only unpickler refuses (the message names the file).
+        ParseError: (or ``error``) The file is empty, truncated, corrupt, not a torch file,
+            or holds objects the weights-only unpickler refuses (the message names it).
 
     Examples:
         >>> import tempfile, pathlib
@@ -181,7 +184,11 @@ def safe_torch_load(path: str | os.PathLike, what: str) -> Any:
     # (RuntimeError, UnpicklingError, EOFError, KeyError, ValueError, ...): all mean "not
     # a valid file", and a raw traceback would not name it.
     except Exception as err:
-        raise ParseError(f"not a readable {what} ({_torch_reason(err)})", path) from err
+        message = f"not a readable {what} ({_torch_reason(err)})"
+        error = error or ParseError
+        if issubclass(error, ParseError):
+            raise error(message, path) from err
+        raise error(f"{path}: {message}") from err
 
 
 def _torch_reason(err: BaseException) -> str:

@@ -14,7 +14,6 @@ Examples:
 
 from __future__ import annotations
 
-import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -25,8 +24,8 @@ import pandas as pd
 import torch
 from torch_geometric.data import HeteroData
 
-from ontologies.atomic import atomic_write
-from ontologies.errors import DataNotFoundError, SchemaError, UnknownCodeError
+from ontologies.atomic import atomic_torch_save, safe_torch_load
+from ontologies.errors import SchemaError, UnknownCodeError
 
 __all__ = ["CohortGraph", "FORMAT"]
 
@@ -92,7 +91,8 @@ class CohortGraph:
             s = self.node_ids[src].to_numpy(dtype=str)[ei[0].numpy()]
             d = self.node_ids[dst].to_numpy(dtype=str)[ei[1].numpy()]
             order = np.lexsort((d, s))
-            out[f"edge:{'|'.join(et)}"] = list(zip(s[order].tolist(), d[order].tolist()))
+            out[f"edge:{'|'.join(et)}"] = list(zip(s[order].tolist(), d[order].tolist(),
+                                                   strict=True))
             for key, value in self.data[et].items():
                 if key != "edge_index" and torch.is_tensor(value) and value.shape[:1] == (len(s),):
                     out[f"edge:{'|'.join(et)}:{key}"] = value[torch.from_numpy(order)]
@@ -130,26 +130,24 @@ class CohortGraph:
         for et in self.data.edge_types:
             payload["edges"]["|".join(et)] = {k: v for k, v in self.data[et].items()
                                               if torch.is_tensor(v)}
-        buf = io.BytesIO()
-        torch.save(payload, buf)
-        path = Path(path)
-        with atomic_write(path, "wb") as f:
-            f.write(buf.getvalue())
-        return path
+        return atomic_torch_save(payload, path)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> CohortGraph:
-        """Reads a graph written by :meth:`save` (``weights_only=True``: no code runs)."""
+        """Reads a graph written by :meth:`save` (``weights_only=True``: no code runs).
+
+        Raises:
+            DataNotFoundError: No file at ``path``.
+            SchemaError: The file is truncated or corrupt, not a medkg cohort graph, or
+                its payload is malformed (missing keys, wrong types, edges pointing past
+                their node types); the message names the file.
+        """
         path = Path(path)
-        if not path.is_file():
-            raise DataNotFoundError(f"no cohort graph file at {path}")
-        try:
-            payload = torch.load(path, weights_only=True, map_location="cpu")
-        except Exception as err:  # torch raises many types for corrupt/unsafe files
-            raise SchemaError(f"{path}: not a readable medkg cohort graph ({err})") from err
+        payload = safe_torch_load(path, "medkg cohort graph", error=SchemaError)
         if not isinstance(payload, dict) or payload.get("format") != FORMAT:
             got = payload.get("format") if isinstance(payload, dict) else type(payload).__name__
             raise SchemaError(f"{path}: format {got!r}, expected {FORMAT!r}")
+        _check_payload(payload, path)
         data = HeteroData()
         for t, attrs in payload["nodes"].items():
             for k, v in attrs.items():
@@ -158,8 +156,53 @@ class CohortGraph:
             et = tuple(key.split("|"))
             for k, v in attrs.items():
                 data[et][k] = v
-        return cls(data, payload["ids"], payload["metadata"])
+        try:
+            return cls(data, payload["ids"], payload["metadata"])
+        except SchemaError as err:  # node counts vs id maps: say which file
+            raise SchemaError(f"{path}: {err}") from err
 
     def __repr__(self) -> str:
         nodes = ", ".join(f"{t}={self.data[t].num_nodes}" for t in self.data.node_types)
         return f"CohortGraph({nodes}; {len(self.data.edge_types)} edge types)"
+
+
+_PAYLOAD_KEYS = ("nodes", "edges", "ids", "metadata")
+
+
+def _check_payload(payload: dict[str, Any], path: Path) -> None:
+    """Raises SchemaError naming ``path`` unless ``payload`` has the shape :meth:`save`
+    writes: dicts of tensors per node/edge type, string id lists, edges within range."""
+    def bad(what: str) -> SchemaError:
+        return SchemaError(f"{path}: malformed cohort graph: {what}")
+
+    missing = [k for k in _PAYLOAD_KEYS if k not in payload]
+    if missing:
+        raise bad(f"missing {missing}; expected keys {list(_PAYLOAD_KEYS)}")
+    for key in _PAYLOAD_KEYS:
+        if not isinstance(payload[key], dict):
+            raise bad(f"{key!r} is a {type(payload[key]).__name__}; expected a dict")
+    for t, ids in payload["ids"].items():
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise bad(f"ids of node type {t!r} are not a list of strings")
+    sizes: dict[str, int] = {}
+    for t, attrs in payload["nodes"].items():
+        if not isinstance(t, str) or not isinstance(attrs, dict):
+            raise bad(f"node type {t!r}: expected a dict of tensors")
+        for k, v in attrs.items():
+            if not (torch.is_tensor(v) or (k == "num_nodes" and isinstance(v, int) and v >= 0)):
+                raise bad(f"node attribute {t}.{k} is a {type(v).__name__}; expected a tensor")
+        sizes[t] = len(payload["ids"].get(t, ()))
+    for key, attrs in payload["edges"].items():
+        et = key.split("|") if isinstance(key, str) else []
+        if len(et) != 3 or et[0] not in sizes or et[2] not in sizes:
+            raise bad(f"edge type {key!r}; expected 'source|relation|target' of stored "
+                      "node types")
+        if not isinstance(attrs, dict) or not all(torch.is_tensor(v) for v in attrs.values()):
+            raise bad(f"edge type {key!r}: expected a dict of tensors")
+        ei = attrs.get("edge_index")
+        if ei is None or ei.dim() != 2 or ei.shape[0] != 2 or ei.is_floating_point():
+            raise bad(f"edge type {key!r}: edge_index must be an integer tensor [2, E]")
+        if ei.numel() and (int(ei.min()) < 0 or int(ei[0].max()) >= sizes[et[0]]
+                           or int(ei[1].max()) >= sizes[et[2]]):
+            raise bad(f"edge type {key!r}: edge_index points outside its node types "
+                      f"({sizes[et[0]]} {et[0]!r}, {sizes[et[2]]} {et[2]!r} nodes)")

@@ -36,8 +36,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from graphs.encoders.base import Encoder
-from ontologies.atomic import atomic_write
-from ontologies.errors import ConfigError, InputError
+from ontologies.atomic import atomic_torch_save, safe_torch_load
+from ontologies.errors import ConfigError, InputError, ParseError, SchemaError
 
 __all__ = [
     "ProjectionHead",
@@ -276,6 +276,11 @@ def train_contrastive(model: ContrastiveAligner, loader: Iterable, epochs: int =
 
     Returns:
         Mean training loss per epoch (including epochs from a resumed checkpoint).
+
+    Raises:
+        ParseError: ``checkpoint_dir`` holds a ``last.pt`` that is truncated, corrupt or
+            not written by this function (the message names it).
+        SchemaError: That checkpoint is of another model or optimiser.
     """
     if epochs < 0 or not lr > 0:
         raise ConfigError(f"epochs must be >= 0 and lr > 0, got epochs={epochs}, lr={lr}")
@@ -286,10 +291,7 @@ def train_contrastive(model: ContrastiveAligner, loader: Iterable, epochs: int =
     start = 0
     path = Path(checkpoint_dir) / CHECKPOINT_NAME if checkpoint_dir is not None else None
     if path is not None and path.is_file():
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        start, history = int(state["epoch"]), [float(v) for v in state["history"]]
+        start, history = _resume(path, model, optimizer)
         log.info("resuming contrastive training from %s at epoch %d", path, start)
     bar = tqdm(range(start, epochs), desc="align", disable=not progress, leave=False)
     for epoch in bar:
@@ -307,12 +309,36 @@ def train_contrastive(model: ContrastiveAligner, loader: Iterable, epochs: int =
         history.append(total / batches)
         bar.set_postfix(loss=f"{history[-1]:.4f}")
         if path is not None:
-            with atomic_write(path, "wb") as handle:
-                torch.save({"epoch": epoch + 1, "model": model.state_dict(),
-                            "optimizer": optimizer.state_dict(), "history": history,
-                            "seed": seed}, handle)
+            atomic_torch_save({"epoch": epoch + 1, "model": model.state_dict(),
+                               "optimizer": optimizer.state_dict(), "history": history,
+                               "seed": seed}, path)
     model.eval()
     return history
+
+
+def _resume(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer
+            ) -> tuple[int, list[float]]:
+    """Loads a :func:`train_contrastive` checkpoint into ``model`` and ``optimizer``;
+    returns the completed epochs and their losses."""
+    state = safe_torch_load(path, "contrastive training checkpoint")
+    try:
+        if not isinstance(state, dict):
+            raise TypeError(f"payload is a {type(state).__name__}, not a dict")
+        start, history = int(state["epoch"]), [float(v) for v in state["history"]]
+        if len(history) != start:
+            raise ValueError(f"epoch {start} with {len(history)} history entries")
+    except (KeyError, TypeError, ValueError) as err:
+        raise ParseError(f"malformed contrastive training checkpoint ({type(err).__name__}: "
+                         f"{err}); expected the keys epoch, model, optimizer and history "
+                         "that train_contrastive writes", path) from err
+    try:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+    except (KeyError, RuntimeError, ValueError, TypeError, AttributeError) as err:
+        raise SchemaError(f"{path}: checkpoint does not fit this model/optimiser "
+                          f"({type(err).__name__}: {err}); use another checkpoint_dir to "
+                          "start afresh") from err
+    return start, history
 
 
 def zero_shot_classify(embeddings: torch.Tensor, class_text_embeddings: torch.Tensor,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import struct
 import warnings
 from pathlib import Path
 from typing import Any
@@ -89,6 +90,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None,
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"audio file {path} not found")
+    _check_wav_data_chunk(path)
     try:
         import soundfile
     except ImportError:  # optional: scipy covers plain WAV
@@ -109,6 +111,29 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None,
         data = resample_signal(data, sr, sample_rate)
         sr = int(sample_rate)
     return np.ascontiguousarray(data, dtype=np.float32), int(sr)
+
+
+def _check_wav_data_chunk(path: Path) -> None:
+    """Raises ParseError if a RIFF/WAVE file's ``data`` chunk is shorter than its header
+    says: both decoders would silently return the samples that are there."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] not in (b"RIFF", b"RIFX") or head[8:12] != b"WAVE":
+            return  # not RIFF WAVE (or too short): the decoders judge it
+        order = "<" if head[:4] == b"RIFF" else ">"
+        size = path.stat().st_size
+        offset = 12
+        while offset + 8 <= size:
+            f.seek(offset)
+            chunk_id, length = struct.unpack(f"{order}4sI", f.read(8))
+            if chunk_id == b"data":
+                # 0 and 0xFFFFFFFF: a streamed file whose writer never filled in the size
+                available = size - offset - 8
+                if length not in (0, 0xFFFFFFFF) and length > available:
+                    raise ParseError(f"WAV data chunk declares {length} bytes but only "
+                                     f"{available} follow (truncated file)", path=path)
+                return
+            offset += 8 + length + (length & 1)  # chunks are padded to even sizes
 
 
 def _read_wav_scipy(path: Path) -> tuple[np.ndarray, int]:

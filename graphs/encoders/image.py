@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from torch import nn
 
 from graphs.encoders.base import ENCODERS, Encoder
 from graphs.encoders.image_io import prepare_image
+from ontologies.atomic import safe_torch_load
 from ontologies.errors import ConfigError, DataNotFoundError, InputError, ParseError, SchemaError
 
 __all__ = ["ImageEncoder", "ResNetEncoder", "ViTEncoder", "load_weights", "seeded",
@@ -96,12 +96,7 @@ def load_weights(module: nn.Module, path: str | os.PathLike) -> None:
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"weights file {str(path)!r} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError,
-            AttributeError) as err:
-        raise ParseError(f"not a loadable torch checkpoint ({err}); expected a file saved "
-                         "with torch.save(encoder.state_dict(), path)", path) from err
+    state = safe_torch_load(path, "weights file (expected torch.save(encoder.state_dict()))")
     if isinstance(state, dict):
         for wrapper in ("state_dict", "model"):
             if isinstance(state.get(wrapper), dict):
@@ -246,7 +241,7 @@ class ResNetEncoder(ImageEncoder):
             self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 2, 1, bias=False),
                                       nn.BatchNorm2d(widths[0]), nn.ReLU(inplace=True))
             stages, cin = [], widths[0]
-            for i, (w, n) in enumerate(zip(widths, blocks)):
+            for i, (w, n) in enumerate(zip(widths, blocks, strict=True)):
                 for j in range(n):
                     stages.append(_BasicBlock(cin, w, 2 if (i > 0 and j == 0) else 1))
                     cin = w

@@ -19,7 +19,7 @@ Examples:
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from graphs.encoders import dicom_io
 from ontologies.errors import ConfigError, DataNotFoundError, InputError, ParseError
 
 __all__ = [
@@ -137,19 +138,13 @@ def _read_raster(path: Path) -> tuple[np.ndarray, dict[str, Any]]:
     return arr, meta
 
 
-def _first(value: Any) -> float | None:
-    """First number of a (possibly multi-valued) DICOM element."""
-    if value is None:
-        return None
-    try:
-        return float(value[0] if isinstance(value, Sequence) and not isinstance(value, str)
-                     else value)
-    except (TypeError, ValueError, IndexError):
-        return None
-
-
 def dicom_metadata(ds: Any, path: str | os.PathLike | None = None) -> dict[str, Any]:
     """The metadata dict of :func:`read_image` from a pydicom dataset.
+
+    Raises:
+        ParseError: An element cannot be decoded, or a numeric one (PixelSpacing,
+            WindowCenter, RescaleSlope, NumberOfFrames, ...) holds a value that is not a
+            number; the message names ``path`` and the tag.
 
     Examples:
         >>> import pydicom
@@ -160,22 +155,30 @@ def dicom_metadata(ds: Any, path: str | os.PathLike | None = None) -> dict[str, 
     """
     meta = _empty_meta(Path(path) if path is not None else Path(""), "DICOM")
     meta["path"] = None if path is None else str(path)
-    meta["modality"] = ds.get("Modality") or None
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    meta["modality"] = _text(ds, "Modality", path)
+    spacing = (dicom_io.numbers(ds, "PixelSpacing", path, positive=True)
+               or dicom_io.numbers(ds, "ImagerPixelSpacing", path, positive=True))
     if spacing is not None and len(spacing) >= 2:
-        meta["pixel_spacing"] = (float(spacing[0]), float(spacing[1]))
-    meta["window_center"] = _first(ds.get("WindowCenter"))
-    meta["window_width"] = _first(ds.get("WindowWidth"))
-    meta["photometric"] = ds.get("PhotometricInterpretation")
-    slope, intercept = _first(ds.get("RescaleSlope")), _first(ds.get("RescaleIntercept"))
+        meta["pixel_spacing"] = spacing[:2]
+    meta["window_center"] = dicom_io.number(ds, "WindowCenter", path)
+    meta["window_width"] = dicom_io.number(ds, "WindowWidth", path)
+    meta["photometric"] = _text(ds, "PhotometricInterpretation", path)
+    slope = dicom_io.number(ds, "RescaleSlope", path)
+    intercept = dicom_io.number(ds, "RescaleIntercept", path)
     meta["rescale_slope"] = 1.0 if slope is None else slope
     meta["rescale_intercept"] = 0.0 if intercept is None else intercept
+    rescale_type = _text(ds, "RescaleType", path)
     if meta["modality"] == "CT" and (slope is not None or intercept is not None):
         meta["units"] = "HU"
-    elif ds.get("RescaleType"):
-        meta["units"] = str(ds.get("RescaleType"))
-    meta["n_frames"] = int(ds.get("NumberOfFrames") or 1)
+    elif rescale_type:
+        meta["units"] = rescale_type
+    meta["n_frames"] = dicom_io.integer(ds, "NumberOfFrames", path, default=1, minimum=1)
     return meta
+
+
+def _text(ds: Any, keyword: str, path: str | os.PathLike | None) -> str | None:
+    value = dicom_io.element(ds, keyword, path)
+    return None if value is None else str(value)
 
 
 def dicom_pixels(ds: Any, path: str | os.PathLike | None = None) -> np.ndarray:
@@ -186,29 +189,31 @@ def dicom_pixels(ds: Any, path: str | os.PathLike | None = None) -> np.ndarray:
     RGB. Shape: ``[H, W]``, ``[H, W, 3]`` or with a leading frame axis.
 
     Raises:
-        ParseError: Missing/truncated pixel data or an undecodable transfer syntax.
+        ParseError: Missing/truncated pixel data, an undecodable transfer syntax, or a
+            malformed element the decoding needs (names ``path`` and the tag).
     """
     from pydicom.pixels import apply_color_lut
 
     if "PixelData" not in ds and "FloatPixelData" not in ds and "DoubleFloatPixelData" not in ds:
         raise ParseError("DICOM file has no pixel data (truncated, or not an image object)",
                          path)
+    photometric = _text(ds, "PhotometricInterpretation", path) or "MONOCHROME2"
     try:
         raw = ds.pixel_array
-    except (ValueError, RuntimeError, NotImplementedError, AttributeError, KeyError) as err:
-        raise ParseError(f"cannot decode DICOM pixel data ({err}); expected uncompressed or "
-                         "a transfer syntax with an installed decoder", path) from err
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2"))
-    if photometric == "PALETTE COLOR":
-        return apply_color_lut(raw, ds).astype(np.float32)
+        if photometric == "PALETTE COLOR":
+            return apply_color_lut(raw, ds).astype(np.float32)
+    except (RuntimeError, *dicom_io.DICOM_ERRORS) as err:
+        raise ParseError(f"cannot decode DICOM pixel data ({type(err).__name__}: {err}); "
+                         "expected uncompressed or a transfer syntax with an installed "
+                         "decoder", path) from err
     arr = raw.astype(np.float32)
     if photometric == "MONOCHROME1":
         # Invert over the stored value range (not the image's), so it is data-independent.
-        bits = int(ds.get("BitsStored", 16))
-        signed = int(ds.get("PixelRepresentation", 0)) == 1
+        bits = dicom_io.integer(ds, "BitsStored", path, default=16, minimum=1)
+        signed = dicom_io.integer(ds, "PixelRepresentation", path, default=0) == 1
         arr = (-1.0 - arr) if signed else (float(2 ** bits - 1) - arr)
-    slope = _first(ds.get("RescaleSlope"))
-    intercept = _first(ds.get("RescaleIntercept"))
+    slope = dicom_io.number(ds, "RescaleSlope", path)
+    intercept = dicom_io.number(ds, "RescaleIntercept", path)
     if slope is not None and slope != 1.0:
         arr *= np.float32(slope)
     if intercept:
@@ -226,20 +231,14 @@ def read_dicom(path: str | os.PathLike, *, multiframe: str = "first"
         >>> dose.shape, meta["n_frames"]
         ((15, 10, 10), 15)
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     if multiframe not in _MULTIFRAME:
         raise ConfigError(f"multiframe must be one of {_MULTIFRAME}, got {multiframe!r}")
     path = Path(path)
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as err:
-        raise ParseError(f"not a readable DICOM file ({err})", path) from err
+    ds = dicom_io.dcmread(path)
     meta = dicom_metadata(ds, path)
     arr = dicom_pixels(ds, path)
-    colour = arr.shape[-1] in (3, 4) and (int(ds.get("SamplesPerPixel", 1)) > 1
-                                          or meta["photometric"] == "PALETTE COLOR")
+    samples = dicom_io.integer(ds, "SamplesPerPixel", path, default=1, minimum=1)
+    colour = arr.shape[-1] in (3, 4) and (samples > 1 or meta["photometric"] == "PALETTE COLOR")
     spatial = arr.ndim - (1 if colour else 0)
     if spatial == 3:
         if multiframe == "error":
@@ -263,7 +262,7 @@ def check_image(img: Any, name: str = "image") -> np.ndarray:
         >>> check_image(np.zeros((3, 8, 8)), "x")
         Traceback (most recent call last):
         ...
-        ontologies.errors.InputError: x: shape (3, 8, 8) looks channel-first; ... np.moveaxis(img, 0, -1))
+        ontologies.errors.InputError: x: shape (3, 8, 8) looks channel-first; ...
     """
     if torch.is_tensor(img):
         img = img.detach().cpu().numpy()

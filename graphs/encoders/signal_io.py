@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 from scipy import signal as sps
 
+from graphs.encoders import dicom_io
 from ontologies.errors import DataNotFoundError, InputError, ParseError
 
 __all__ = [
@@ -80,7 +81,8 @@ class SignalRecord:
                              f"{self.signal.shape}")
         self.nan_counts = np.isnan(self.signal).sum(axis=1)
         if self.nan_counts.any():
-            bad = {c: int(n) for c, n in zip(self.channels, self.nan_counts) if n}
+            bad = {c: int(n) for c, n in zip(self.channels, self.nan_counts, strict=False)
+                   if n}
             log.warning("%s: missing (NaN) samples per channel: %s", self.path or "signal", bad)
 
 
@@ -131,8 +133,20 @@ def read_wfdb(record_path: str | os.PathLike) -> SignalRecord:
                          "valid header and matching signal file", path=header) from err
     if rec.p_signal is None or rec.p_signal.ndim != 2 or rec.p_signal.shape[0] == 0:
         raise ParseError("WFDB record holds no samples", path=header)
-    return SignalRecord(signal=rec.p_signal.T, fs=float(rec.fs), channels=list(rec.sig_name),
-                        units=list(rec.units), path=str(header))
+    return SignalRecord(signal=rec.p_signal.T, fs=_sampling_rate(rec.fs, header),
+                        channels=list(rec.sig_name), units=list(rec.units), path=str(header))
+
+
+def _sampling_rate(value: Any, path: Path) -> float:
+    """The file's sampling frequency; 0, negative, NaN or text cannot time a signal."""
+    try:
+        fs = float(value)
+    except (TypeError, ValueError) as err:
+        raise ParseError(f"sampling frequency {value!r} is not a number", path=path) from err
+    if not (np.isfinite(fs) and fs > 0):
+        raise ParseError(f"sampling frequency {fs!r} Hz; expected a finite value > 0",
+                         path=path)
+    return fs
 
 
 def _code(item: Any, seq: str, attr: str, default: str) -> str:
@@ -168,17 +182,11 @@ def read_dicom_waveform(path: str | os.PathLike, group: int = 0) -> SignalRecord
         >>> rec.signal.shape, rec.fs, rec.channels[:2], rec.units[0]
         ((12, 10000), 1000.0, ['Lead I (Einthoven)', 'Lead II'], 'uV')
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     path = Path(path)
     if not path.is_file():
         raise DataNotFoundError(f"DICOM file {path} not found")
-    try:
-        ds = pydicom.dcmread(path)
-    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
-        raise ParseError(f"not a readable DICOM file ({err})", path=path) from err
-    groups = getattr(ds, "WaveformSequence", None)
+    ds = dicom_io.dcmread(path)
+    groups = dicom_io.element(ds, "WaveformSequence", path)
     if not groups:
         raise ParseError("DICOM file has no WaveformSequence (expected a waveform object "
                          "such as a 12-lead ECG)", path=path)
@@ -187,20 +195,24 @@ def read_dicom_waveform(path: str | os.PathLike, group: int = 0) -> SignalRecord
                          path=path)
     try:
         data = ds.waveform_array(group)
-    except (ValueError, AttributeError, KeyError, IndexError) as err:
-        raise ParseError(f"corrupt waveform data in group {group} ({err})", path=path) from err
-    mg = groups[group]
-    defs = list(getattr(mg, "ChannelDefinitionSequence", []))
+        mg = groups[group]
+        defs = list(getattr(mg, "ChannelDefinitionSequence", []))
+        names = [_code(c, "ChannelSourceSequence", "CodeMeaning",
+                       str(getattr(c, "ChannelLabel", i))) for i, c in enumerate(defs)]
+        # units as UCUM code values ("uV"), the short form WFDB also uses
+        units = [_code(c, "ChannelSensitivityUnitsSequence", "CodeValue", "") for c in defs]
+        fs = dicom_io.number(mg, "SamplingFrequency", path)
+    except ParseError:  # already names the file and tag (and is a ValueError)
+        raise
+    except dicom_io.DICOM_ERRORS as err:
+        raise ParseError(f"corrupt waveform data in group {group} ({type(err).__name__}: "
+                         f"{err})", path=path) from err
     n_ch = data.shape[1]
-    names = [_code(c, "ChannelSourceSequence", "CodeMeaning",
-                   str(getattr(c, "ChannelLabel", i))) for i, c in enumerate(defs)]
     names = names or [str(i) for i in range(n_ch)]
-    # units as UCUM code values ("uV"), the short form WFDB also uses
-    units = [_code(c, "ChannelSensitivityUnitsSequence", "CodeValue", "") for c in defs]
     units = units or [""] * n_ch
     if len(names) != n_ch:
         raise ParseError(f"{len(names)} channel definitions for {n_ch} channels", path=path)
-    return SignalRecord(signal=data.T, fs=float(mg.SamplingFrequency), channels=names,
+    return SignalRecord(signal=data.T, fs=_sampling_rate(fs, path), channels=names,
                         units=units, path=str(path))
 
 

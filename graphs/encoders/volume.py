@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from graphs.encoders import dicom_io
 from graphs.encoders.base import ENCODERS, Encoder
 from graphs.encoders.image import load_weights, reset_all_parameters, seeded
 from graphs.encoders.image_io import dicom_pixels, normalize_intensity, read_dicom, window
@@ -108,10 +109,15 @@ def read_nifti(path: str | os.PathLike, *, volume_index: int | None = 0,
 
     import nibabel as nib
     from nibabel.filebasedimages import ImageFileError
+    from nibabel.orientations import OrientationError
+    from nibabel.spatialimages import HeaderDataError
 
     path = Path(path)
     try:
         img = nib.load(path)
+        if any(int(s) < 1 for s in img.shape):
+            raise ParseError(f"header dims {tuple(int(s) for s in img.shape)} include a "
+                             "size below 1; expected positive sizes", path)
         if canonical and hasattr(img, "affine") and img.affine is not None:
             img = nib.as_closest_canonical(img)
         shape = tuple(int(s) for s in img.shape)
@@ -134,11 +140,17 @@ def read_nifti(path: str | os.PathLike, *, volume_index: int | None = 0,
             raise InputError(f"{str(path)!r}: image of shape {shape}; expected 3D or 4D")
         zooms = tuple(float(z) for z in img.header.get_zooms()[:3])
         affine = np.asarray(img.affine, dtype=np.float64)
-    except InputError:
+    except (InputError, ParseError):
         raise
-    except (ImageFileError, OSError, EOFError, ValueError, zlib.error, gzip.BadGzipFile,
-            IndexError) as err:
-        raise ParseError(f"not a readable NIfTI/MGH volume ({err})", path) from err
+    # HeaderDataError: an unknown datatype code; OrientationError: an affine that cannot
+    # be reoriented (degenerate axes); OverflowError/MemoryError: absurd header sizes.
+    except (ImageFileError, HeaderDataError, OrientationError, OSError, EOFError, ValueError,
+            zlib.error, gzip.BadGzipFile, IndexError, OverflowError, MemoryError) as err:
+        raise ParseError(f"not a readable NIfTI/MGH volume ({type(err).__name__}: {err})",
+                         path) from err
+    if not all(np.isfinite(z) and z > 0 for z in zooms):
+        raise InputError(f"{str(path)!r}: voxel size {zooms} (header pixdim[1:4]); expected "
+                         "finite sizes > 0 mm")
     # (i, j, k) -> [D, H, W]: reverse axes, and the affine's columns with them.
     vol = np.ascontiguousarray(data.transpose(2, 1, 0))
     affine = affine[:, [2, 1, 0, 3]]
@@ -160,19 +172,16 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
     Files that are not DICOM (README, DICOMDIR, hidden files) and DICOM objects without
     pixel data are ignored; a corrupt ``.dcm`` file raises.
     """
-    import pydicom
-    from pydicom.errors import InvalidDicomError
-
     folder = Path(folder)
     slices: list[tuple[Path, Any]] = []
     for p in sorted(folder.iterdir()):
         if not p.is_file() or p.name.startswith(".") or p.name.upper() == "DICOMDIR":
             continue
         try:
-            ds = pydicom.dcmread(p)
-        except (InvalidDicomError, EOFError, OSError, ValueError, KeyError, TypeError) as err:
+            ds = dicom_io.dcmread(p)
+        except ParseError:
             if p.suffix.lower() in (".dcm", ".dicom"):
-                raise ParseError(f"not a readable DICOM file ({err})", p) from err
+                raise
             log.debug("skipping non-DICOM file %s", p)
             continue
         if "PixelData" in ds:
@@ -180,9 +189,10 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
     if not slices:
         raise InputError(f"{str(folder)!r} holds no DICOM image files; expected a folder of "
                          "slices of one series")
-    uids = Counter(str(ds.get("SeriesInstanceUID", "")) for _, ds in slices)
+    uid = {p: str(dicom_io.element(ds, "SeriesInstanceUID", p) or "") for p, ds in slices}
+    uids = Counter(uid.values())
     if series_uid is not None:
-        slices = [(p, ds) for p, ds in slices if str(ds.get("SeriesInstanceUID")) == series_uid]
+        slices = [(p, ds) for p, ds in slices if uid[p] == series_uid]
         if not slices:
             raise InputError(f"{str(folder)!r} has no series {series_uid!r}; found "
                              f"{dict(uids)}")
@@ -192,37 +202,46 @@ def read_dicom_series(folder: str | os.PathLike, *, series_uid: str | None = Non
     order, z_spacing = _slice_order(slices, folder)
     slices = [slices[i] for i in order]
     first_path, first = slices[0]
-    shape = (int(first.Rows), int(first.Columns))
+
+    def size(p: Path, ds: Any) -> tuple[int, int]:
+        return (dicom_io.integer(ds, "Rows", p, default=0, minimum=1),
+                dicom_io.integer(ds, "Columns", p, default=0, minimum=1))
+
+    shape = size(first_path, first)
     planes = []
     for p, ds in slices:
-        if (int(ds.Rows), int(ds.Columns)) != shape:
-            raise InputError(f"{str(p)!r}: slice of size {(int(ds.Rows), int(ds.Columns))}; "
-                             f"expected {shape} like {first_path.name}")
+        if size(p, ds) != shape:
+            raise InputError(f"{str(p)!r}: slice of size {size(p, ds)}; expected {shape} like "
+                             f"{first_path.name}")
         arr = dicom_pixels(ds, p)
         if arr.ndim != 2:
             raise InputError(f"{str(p)!r}: pixel array of shape {arr.shape}; expected one "
                              "greyscale slice per file")
         planes.append(arr)
-    spacing = first.get("PixelSpacing") or (1.0, 1.0)
+    spacing = dicom_io.numbers(first, "PixelSpacing", first_path, positive=True) or (1.0, 1.0)
+    modality = dicom_io.element(first, "Modality", first_path)
     meta = {"path": str(folder), "format": "DICOM series",
-            "spacing": (z_spacing, float(spacing[0]), float(spacing[1])), "affine": None,
-            "modality": first.get("Modality") or None, "n_volumes": 1,
-            "series_uid": str(first.get("SeriesInstanceUID", "")) or None,
+            "spacing": (z_spacing, *spacing[:2]) if len(spacing) >= 2 else (z_spacing, 1.0, 1.0),
+            "affine": None, "modality": None if modality is None else str(modality),
+            "n_volumes": 1, "series_uid": uid[first_path] or None,
             "files": [str(p) for p, _ in slices]}
     return np.stack(planes).astype(np.float32), meta
 
 
 def _slice_order(slices: list[tuple[Path, Any]], folder: Path) -> tuple[list[int], float]:
     """Order along the slice normal (or InstanceNumber) and the slice spacing in mm."""
-    fallback = float(slices[0][1].get("SpacingBetweenSlices")
-                     or slices[0][1].get("SliceThickness") or 1.0)
+    first_path, first = slices[0]
+    fallback = (dicom_io.number(first, "SpacingBetweenSlices", first_path)
+                or dicom_io.number(first, "SliceThickness", first_path) or 1.0)
+    if not (np.isfinite(fallback) and fallback > 0):
+        fallback = 1.0  # a mis-set thickness must not make a volume of zero depth
     have_pos = all("ImagePositionPatient" in ds and "ImageOrientationPatient" in ds
                    for _, ds in slices)
     if have_pos:
-        iop = np.asarray(slices[0][1].ImageOrientationPatient, dtype=np.float64)
+        iop = _vector(first, "ImageOrientationPatient", first_path, 6)
         normal = np.cross(iop[:3], iop[3:])
-        pos = np.array([np.dot(np.asarray(ds.ImagePositionPatient, float), normal)
-                        for _, ds in slices])
+        pos = np.array([np.dot(_vector(ds, "ImagePositionPatient", p, 3), normal)
+                        for p, ds in slices])
         order = np.argsort(pos, kind="stable")
         gaps = np.diff(pos[order])
         if len(gaps) and np.min(np.abs(gaps)) < 1e-4:
@@ -238,11 +257,21 @@ def _slice_order(slices: list[tuple[Path, Any]], folder: Path) -> tuple[list[int
             return order.tolist(), spacing
         return order.tolist(), fallback
     if all("InstanceNumber" in ds for _, ds in slices):
-        numbers = np.array([int(ds.InstanceNumber) for _, ds in slices])
+        numbers = np.array([dicom_io.integer(ds, "InstanceNumber", p, default=0,
+                                             minimum=-2**31) for p, ds in slices])
         return np.argsort(numbers, kind="stable").tolist(), fallback
     log.warning("%s: slices lack ImagePositionPatient and InstanceNumber; using file-name "
                 "order", folder)
     return list(range(len(slices))), fallback
+
+
+def _vector(ds: Any, keyword: str, path: Path, size: int) -> np.ndarray:
+    """A fixed-length numeric element (ImagePositionPatient: 3, ...Orientation...: 6)."""
+    values = dicom_io.numbers(ds, keyword, path) or ()
+    if len(values) != size or not np.isfinite(values).all():
+        raise ParseError(f"{dicom_io.tag_name(keyword)} holds {len(values)} values; expected "
+                         f"{size} finite numbers", path)
+    return np.asarray(values, dtype=np.float64)
 
 
 def check_volume(vol: Any, name: str = "volume") -> np.ndarray:
@@ -282,18 +311,19 @@ def resample_volume(vol: np.ndarray, shape: tuple[int, int, int] | None = None,
     if (shape is None) == (spacing is None):
         raise ConfigError("resample_volume needs exactly one of shape=(D, H, W) or spacing=")
     if spacing is not None:
-        if current_spacing is None or min(spacing) <= 0 or min(current_spacing) <= 0:
-            raise ConfigError(f"resample_volume(spacing={spacing!r}) needs positive spacing "
-                              f"and current_spacing, got {current_spacing!r}")
+        if current_spacing is None or len(spacing) != 3 or len(current_spacing) != 3 \
+                or min(spacing) <= 0 or min(current_spacing) <= 0:
+            raise ConfigError(f"resample_volume(spacing={spacing!r}) needs 3 positive "
+                              f"spacings and current_spacing, got {current_spacing!r}")
         shape = tuple(max(1, round(n * c / s))
-                      for n, c, s in zip(arr.shape, current_spacing, spacing))
+                      for n, c, s in zip(arr.shape, current_spacing, spacing, strict=True))
     shape = tuple(int(s) for s in shape)
     if len(shape) != 3 or min(shape) < 1:
         raise ConfigError(f"target shape must be 3 positive ints, got {shape!r}")
     if shape == arr.shape:
         return arr
     t = torch.from_numpy(np.ascontiguousarray(arr))[None, None]
-    if all(s <= n for s, n in zip(shape, arr.shape)):
+    if all(s <= n for s, n in zip(shape, arr.shape, strict=True)):
         out = F.interpolate(t, size=shape, mode="area")
     else:
         out = F.interpolate(t, size=shape, mode="trilinear", align_corners=False)

@@ -31,7 +31,6 @@ _PACKAGES = ("ontologies", "kg", "graphs", "gnn")
 #: Crash signatures (exception type, project file, innermost project function) of bugs
 #: that have a strict-xfail regression test; the fuzz tests count them instead of failing.
 KNOWN_BUGS: dict[tuple[str, str, str], str] = {
-    ("OverflowError", "graphs/encoders/genomic.py", "read_vcf"): "vcf-pos-overflow",
     ("OverflowError", "graphs/records/columns.py", "_to_int"): "coerce-int-inf",
     ("TypeError", "graphs/records/columns.py", "_to_int"): "coerce-int-huge",
     ("OverflowError", "graphs/records/columns.py", "_to_string"): "coerce-id-inf",
@@ -41,14 +40,6 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("UnicodeDecodeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("AttributeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("RecursionError", "graphs/records/fhir.py", "_load"): "json-deep-nesting",
-    ("HeaderDataError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
-    ("OverflowError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
-    ("ValueError", "graphs/encoders/image_io.py", "dicom_metadata"): "dicom-metadata-values",
-    ("NotImplementedError", "graphs/encoders/image_io.py", "dicom_metadata"):
-        "dicom-metadata-values",
-    ("BytesLengthException", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
-    ("OrientationError", "graphs/encoders/volume.py", "read_nifti"): "nifti-header-errors",
-    ("NotImplementedError", "graphs/encoders/image_io.py", "read_dicom"): "dicom-read-errors",
     ("TypeError", "ontologies/atc.py", "_parents"): "atc-no-ancestor",
     ("EmptyDataError", "ontologies/atc.py", "_read"): "atc-leading-blank-lines",
 }

@@ -31,9 +31,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from nibabel.orientations import OrientationError
-from nibabel.spatialimages import HeaderDataError
-from pydicom.errors import BytesLengthException
 
 from graphs.cohort.demo import tiny_kg, tiny_records
 from graphs.cohort.graph import FORMAT as COHORT_FORMAT
@@ -717,47 +714,6 @@ BUGS: dict[str, tuple[Any, str]] = {
                                            "non-string root"),
     "records_store/truncated_parquet": (ValueError, "graphs.records.schema: PatientRecords.load "
                                         "lets pyarrow's ArrowInvalid escape"),
-    "dicom/pixel_spacing_text.dcm(generated)": (ValueError, "graphs.encoders.image_io: "
-                                                "dicom_metadata raises raw ValueError on a "
-                                                "text PixelSpacing"),
-    "dicom/frames_text.dcm(generated)": (ValueError, "graphs.encoders.image_io: dicom_metadata "
-                                         "raises raw ValueError on NumberOfFrames 'x'"),
-    "dicom/modality_unknown_vr.dcm(generated)": (NotImplementedError, "graphs.encoders."
-                                                 "image_io: dicom_metadata lets pydicom's "
-                                                 "NotImplementedError escape (found by "
-                                                 "fuzzing)"),
-    "dicom/odd_group_length.dcm(generated)": (BytesLengthException, "graphs.encoders.image_io: "
-                                              "read_dicom lets pydicom's BytesLengthException "
-                                              "escape (found by fuzzing)"),
-    "dicom/unknown_vr.dcm(generated)": (NotImplementedError, "graphs.encoders.image_io: "
-                                        "read_dicom lets pydicom's NotImplementedError "
-                                        "(unknown VR) escape (found by fuzzing)"),
-    "nifti/bad_datatype.nii(generated)": (HeaderDataError, "graphs.encoders.volume: read_nifti "
-                                          "lets nibabel's HeaderDataError escape"),
-    "nifti/negative_dim.nii(generated)": (OverflowError, "graphs.encoders.volume: read_nifti "
-                                          "raises raw OverflowError on a negative dim"),
-    "nifti/degenerate_affine.nii(generated)": (OrientationError, "graphs.encoders.volume: "
-                                               "read_nifti lets nibabel's OrientationError "
-                                               "escape (found by fuzzing)"),
-    "nifti/nan_pixdim.nii(generated)": (SILENT, "graphs.encoders.volume: a NaN voxel size is "
-                                        "returned as spacing silently"),
-    "wfdb/zero_fs.hea": (SILENT, "graphs.encoders.signal_io: read_wfdb accepts a sampling "
-                         "frequency of 0"),
-    "wav/truncated_data.wav(generated)": (SILENT, "graphs.encoders.audio: a data chunk shorter "
-                                          "than its header says is read silently"),
-    "vcf/pos_overflow.vcf": (OverflowError, "graphs.encoders.genomic: read_vcf raises raw "
-                             "OverflowError on a POS > 2**63"),
-    "checkpoint/cohort_missing_keys.pt(generated)": (KeyError, "graphs.cohort.graph: "
-                                                     "CohortGraph.load raises raw KeyError on "
-                                                     "a payload missing keys"),
-    "checkpoint/cohort_nodes_list.pt(generated)": (AttributeError, "graphs.cohort.graph: "
-                                                   "CohortGraph.load raises raw AttributeError "
-                                                   "when 'nodes' is not a dict"),
-    "checkpoint/gnn_bad_rng(generated)": (KeyError, "gnn.checkpoint: restore raises raw "
-                                          "KeyError('torch') on a malformed rng state"),
-    "checkpoint/align_resume_truncated.pt(generated)": (RuntimeError, "graphs.encoders."
-                                                        "alignment: train_contrastive resumes "
-                                                        "with an unguarded torch.load"),
 }
 
 

@@ -222,6 +222,28 @@ def test_read_vcf_malformed(tmp_path, text, message, line):
     assert err.value.line == line and err.value.path == str(path)
 
 
+@pytest.mark.parametrize("pos, ok", [("2147483647", True), ("0000000000002147483647", True),
+                                     ("2147483648", False), ("99999999999999999999999", False)])
+def test_read_vcf_pos_range(tmp_path, pos, ok):
+    path = tmp_path / "pos.vcf"
+    path.write_text("##fileformat=VCFv4.2\n" + HEADER
+                    + f"\n1\t{pos}\t.\tA\tC\t.\tPASS\t.\tGT\t0/1\n")
+    if ok:
+        assert read_vcf(path)["pos"].tolist() == [2**31 - 1]
+    else:
+        with pytest.raises(ParseError, match="out of range") as err:
+            read_vcf(path)
+        assert err.value.line == 3 and err.value.path == str(path)
+
+
+def test_readers_live_in_genomic_io_and_are_re_exported():
+    import graphs.encoders
+    import graphs.encoders.genomic_io as io
+
+    assert read_fasta is io.read_fasta and read_vcf is io.read_vcf
+    assert graphs.encoders.read_vcf is io.read_vcf and FastaRecord is io.FastaRecord
+
+
 def test_gene_features(vcf_table):
     counts = gene_features(vcf_table, GENES)
     assert counts.index.tolist() == ["PAT1", "PAT2", "PAT3"] and counts.columns.tolist() == GENES
