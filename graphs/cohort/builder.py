@@ -23,6 +23,8 @@ Everything is built with vectorised pandas/numpy index arithmetic (``get_indexer
 per-edge Python loops or networkx. The same code path serves a full build and an
 incremental :meth:`CohortBuilder.extend` (new patients or new observations), so an
 extended graph equals a rebuild as a labelled graph (:meth:`CohortGraph.equals`).
+:meth:`CohortBuilder.build_part` and :meth:`CohortBuilder.finish` split a build into
+per-shard work and a whole-cohort step (:mod:`graphs.cohort.shards`).
 
 Patient-level modality summaries for baselines and fusion models: ``data["patient"]``
 holds ``x_<m>`` (mean embedding of the patient's observations of modality ``m``) and
@@ -52,7 +54,7 @@ from graphs.cohort.config import CohortConfig
 from graphs.cohort.features import MODALITY_TYPES, ModalityFeatures
 from graphs.cohort.graph import CohortGraph
 from graphs.cohort.similarity import knn_edges
-from ontologies.errors import SchemaError, UnknownCodeError
+from ontologies.errors import ConfigError, SchemaError, UnknownCodeError
 
 __all__ = ["CohortBuilder", "build_cohort_graph", "EVENT_TABLES"]
 
@@ -85,6 +87,11 @@ def _objects(values: Any) -> np.ndarray:
 
 def _strings(values: Any) -> pd.Index:
     return pd.Index(_objects(values), dtype=object)
+
+
+def _is_concept(node_type: str) -> bool:
+    """True for knowledge-graph concept node types (not patient, visit or a modality)."""
+    return node_type not in ("patient", "visit") and node_type not in MODALITY_TYPES
 
 
 class CohortBuilder:
@@ -159,6 +166,71 @@ class CohortBuilder:
             self._add_modality(state, feat)
         self._derive(state)
         meta = dict(cohort.metadata)
+        meta["config"] = vars(self.config).copy()
+        return state.finish(meta)
+
+    def build_part(self, records: Any, features: Mapping[str, ModalityFeatures] | None = None
+                   ) -> CohortGraph:
+        """The part of the graph that ``records`` alone determine (one shard's share).
+
+        Holds patients, visits, modality observations, the concepts they use (with their
+        ancestors under ``used+ancestors``; never the whole KG) and the edges between
+        them, but nothing that needs the whole cohort: no next-visit order, node features,
+        patient summaries, placeholders, similarity or reverse edges. :meth:`finish` turns
+        a part, or the union of the parts of disjoint patient sets
+        (:mod:`graphs.cohort.shards`), into the graph :meth:`build` returns.
+
+        Examples:
+            >>> from graphs.cohort.demo import tiny_features, tiny_kg, tiny_records
+            >>> builder = CohortBuilder(tiny_kg())
+            >>> part = builder.build_part(tiny_records(), tiny_features())
+            >>> "x" in part.data["patient"], part.metadata["part"]
+            (False, True)
+            >>> builder.finish(part).equals(builder.build(tiny_records(), tiny_features()))
+            True
+        """
+        records = records.validate()
+        features = dict(features or {})
+        for name, feat in features.items():
+            if not isinstance(feat, ModalityFeatures) or feat.modality != name:
+                raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
+                                  f"{name!r}, got {feat!r}")
+        state = _State(HeteroData(), {}, len(self._concept_index))
+        self._add_patients(state, records)
+        self._add_visits(state, records)
+        self._add_events(state, records)
+        for feat in features.values():
+            self._add_modality(state, feat)
+        return state.finish({"config": vars(self.config).copy(), "part": True})
+
+    def finish(self, part: CohortGraph) -> CohortGraph:
+        """Completes a graph from :meth:`build_part` (or a union of parts).
+
+        KG edges are recomputed from the knowledge graph, because two concepts used only
+        in different parts are linked in a full build but in neither part; the whole KG
+        is added under ``kg_scope="full"``; then every derived part is computed over the
+        whole cohort, exactly as :meth:`build` does.
+
+        Raises:
+            ConfigError: ``part`` did not come from :meth:`build_part`.
+        """
+        if not part.metadata.get("part"):
+            raise ConfigError("finish() expects a graph from build_part() (metadata 'part'); "
+                              "use extend() to grow a finished graph")
+        if part.metadata.get("config", vars(self.config)) != vars(self.config):
+            raise ConfigError(f"part built with config {part.metadata['config']}, finished "
+                              f"with {vars(self.config)}; use the same CohortConfig")
+        state = _State.from_cohort(part, self._concept_index)
+        for et in list(state.data.edge_types):
+            if _is_concept(et[0]) and _is_concept(et[2]):
+                del state.data[et]
+        present = np.flatnonzero(state.kg_row_type != "")
+        if len(present):
+            self._add_kg_edges(state, present)
+        if self.config.kg_scope == "full":
+            self._add_concepts(state, self._concept_index.to_numpy())
+        self._derive(state)
+        meta = {k: v for k, v in part.metadata.items() if k != "part"}
         meta["config"] = vars(self.config).copy()
         return state.finish(meta)
 
@@ -249,7 +321,8 @@ class CohortBuilder:
             return
         idx = np.flatnonzero(keep)
         groups = pd.DataFrame({"st": st[idx], "r": self._rel_code[idx], "dt": dt[idx]})
-        for (stype, rcode, dtype), members in groups.groupby(["st", "r", "dt"], sort=True).indices.items():
+        by_type = groups.groupby(["st", "r", "dt"], sort=True).indices
+        for (stype, rcode, dtype), members in by_type.items():
             e = idx[members]
             state.add_edges_idx((stype, str(self._rel_names[rcode]), dtype),
                                 state.kg_row_pos[src[e]], state.kg_row_pos[dst[e]],

@@ -1,0 +1,230 @@
+"""Union of graph parts built separately for disjoint patient sets.
+
+:meth:`CohortBuilder.build_part <graphs.cohort.builder.CohortBuilder.build_part>` gives
+each shard of patients its own part: patients, visits, modality observations, the
+concepts they use and the edges between them. :func:`union_parts` stacks such parts into
+one part, which :meth:`~graphs.cohort.builder.CohortBuilder.finish` completes.
+
+Patients, visits and modality observations belong to exactly one part and are stacked in
+part order (a second occurrence raises, naming both parts). Concepts may occur in many
+parts and are kept once, under one node type: a code the KG lacks is typed by the first
+records table that uses it, as in a single build (a code seen among diagnoses in one part
+and only among medications in another is a ``disease``), and edges follow it. Edges
+between concepts are dropped, since ``finish`` recomputes them from the knowledge graph.
+
+Examples:
+    >>> from graphs.cohort import CohortBuilder
+    >>> from graphs.cohort.demo import tiny_kg, tiny_records
+    >>> builder, records = CohortBuilder(tiny_kg()), tiny_records()
+    >>> parts = [builder.build_part(records.subset([p])) for p in ("p1", "p2")]
+    >>> merged = union_parts(parts, ["a.pt", "b.pt"])
+    >>> merged.node_ids["patient"].tolist()
+    ['p1', 'p2']
+    >>> builder.finish(merged).equals(builder.build(records))
+    True
+    >>> union_parts([parts[0], parts[0]], ["a.pt", "b.pt"])
+    Traceback (most recent call last):
+    ...
+    ontologies.errors.DuplicateIdError: patient at row 0 of b.pt is also in a.pt; ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from torch_geometric.data import HeteroData
+
+from graphs.cohort.builder import EVENT_TABLES
+from graphs.cohort.features import MODALITY_TYPES
+from graphs.cohort.graph import CohortGraph
+from ontologies.errors import DuplicateIdError, InputError, SchemaError
+
+__all__ = ["union_parts"]
+
+#: Node types that belong to one patient (and so to exactly one part).
+_ENTITY_TYPES = ("patient", "visit", *MODALITY_TYPES)
+#: A code the KG lacks takes the type of the first records table using it (builder order).
+_EXTRA_TYPE_ORDER = {t: k for k, (_, _, t) in enumerate(EVENT_TABLES)}
+
+
+def union_parts(parts: Sequence[CohortGraph], names: Sequence[str] | None = None
+                ) -> CohortGraph:
+    """Stacks parts of disjoint patient sets into one part (see the module docstring).
+
+    Args:
+        parts: Graphs from ``CohortBuilder.build_part`` with the same configuration.
+        names: How errors name each part (e.g. its file); defaults to ``part <i>``.
+
+    Returns:
+        A part (``metadata["part"]`` is true) for ``CohortBuilder.finish``.
+
+    Raises:
+        InputError: No parts, or ``names`` of another length.
+        SchemaError: A graph is not a part, or parts disagree on attributes or shapes.
+        DuplicateIdError: A patient, visit or observation occurs in two parts.
+    """
+    parts = list(parts)
+    names = [f"part {i}" for i in range(len(parts))] if names is None else list(names)
+    if not parts:
+        raise InputError("union_parts needs at least one part")
+    if len(names) != len(parts):
+        raise InputError(f"{len(names)} names for {len(parts)} parts; expected one per part")
+    for part, name in zip(parts, names, strict=True):
+        if not part.metadata.get("part"):
+            raise SchemaError(f"{name}: not a graph part (expected CohortBuilder.build_part "
+                              "output, whose metadata has part=True)")
+    data, ids = HeteroData(), {}
+    offsets: list[dict[str, int]] = [{} for _ in parts]
+    node_types = list(dict.fromkeys(t for p in parts for t in p.node_ids))
+    for t in node_types:
+        if t in _ENTITY_TYPES:
+            _stack_entities(t, parts, names, data, ids, offsets)
+    concept_map = _unite_concepts(parts, names, data, ids)
+    _stack_edges(parts, names, data, offsets, concept_map)
+    meta = dict(parts[0].metadata)
+    meta["part"] = True
+    return CohortGraph(data, ids, meta)
+
+
+def _ids(part: CohortGraph, node_type: str) -> np.ndarray:
+    return part.node_ids[node_type].to_numpy(dtype=object)
+
+
+def _row_attrs(store, n: int) -> dict[str, torch.Tensor]:
+    """Tensor attributes with one row per node (or edge) of ``store``."""
+    return {k: v for k, v in store.items()
+            if torch.is_tensor(v) and v.dim() >= 1 and v.shape[0] == n and k != "edge_index"}
+
+
+def _stack_entities(t: str, parts: list[CohortGraph], names: list[str], data: HeteroData,
+                    ids: dict[str, np.ndarray], offsets: list[dict[str, int]]) -> None:
+    chunks, attrs, owners, start = [], [], [], 0
+    for i, part in enumerate(parts):
+        if t not in part.node_ids:
+            continue
+        local = _ids(part, t)
+        offsets[i][t] = start
+        start += len(local)
+        chunks.append(local)
+        attrs.append(_row_attrs(part.data[t], len(local)))
+        owners.append(i)
+    all_ids = np.concatenate(chunks)
+    dup = pd.Index(all_ids, dtype=object).duplicated()
+    if dup.any():
+        at = int(np.flatnonzero(dup)[0])
+        first = int(np.flatnonzero(all_ids == all_ids[at])[0])
+        bounds = np.cumsum([len(c) for c in chunks])
+        b, a = (owners[int(np.searchsorted(bounds, x, side="right"))] for x in (at, first))
+        row = at - offsets[b][t]
+        # the row, not the id: identifiers stay out of messages
+        raise DuplicateIdError(f"{t} at row {row} of {names[b]} is also in {names[a]}; "
+                               "each patient must be in exactly one shard")
+    ids[t] = all_ids
+    data[t].num_nodes = len(all_ids)
+    for key in _consistent_keys(t, attrs, [names[i] for i in owners]):
+        data[t][key] = torch.cat([a[key] for a in attrs])
+
+
+def _consistent_keys(what: str, attrs: list[dict[str, torch.Tensor]], names: list[str]
+                     ) -> list[str]:
+    """Attribute names shared by all parts; a missing key or another row shape raises."""
+    keys = list(attrs[0])
+    for a, name in zip(attrs[1:], names[1:], strict=True):
+        if set(a) != set(keys):
+            diff = sorted(set(a) ^ set(keys))
+            raise SchemaError(f"{name}: {what} attributes {diff} are not in every part; "
+                              "build all parts with the same medkg version and config")
+        for key in keys:
+            got, want = list(a[key].shape[1:]), list(attrs[0][key].shape[1:])
+            if got != want:
+                raise SchemaError(f"{name}: {what}.{key} has row shape {got}, expected "
+                                  f"{want} as in {names[0]}")
+    return keys
+
+
+def _unite_concepts(parts: list[CohortGraph], names: list[str], data: HeteroData,
+                    ids: dict[str, np.ndarray]) -> dict[tuple[int, str], tuple[np.ndarray,
+                                                                                np.ndarray]]:
+    """Concept nodes once each; returns (part, type) -> (new type, new row) per local row."""
+    frames, keys = [], []
+    for i, part in enumerate(parts):
+        for t in part.node_ids:
+            if t not in _ENTITY_TYPES:
+                local = _ids(part, t)
+                keys.append((i, t))
+                frames.append(pd.DataFrame({"id": local, "type": t, "part": i,
+                                            "pos": np.arange(len(local))}))
+    if not frames:
+        return {}
+    table = pd.concat(frames, ignore_index=True)
+    prio = table["type"].map(_EXTRA_TYPE_ORDER).fillna(len(_EXTRA_TYPE_ORDER)).to_numpy()
+    order = np.lexsort((table["pos"].to_numpy(), table["part"].to_numpy(), prio))
+    chosen = table.iloc[order].drop_duplicates("id").sort_values(["part", "pos"], kind="stable")
+    chosen["new_pos"] = chosen.groupby("type", sort=False).cumcount().to_numpy()
+    for t, rows in chosen.groupby("type", sort=False):
+        ids[t] = rows["id"].to_numpy(dtype=object)
+        data[t].num_nodes = len(rows)
+        owners = [i for i, p in enumerate(parts) if t in p.node_ids]
+        attrs = [_row_attrs(parts[i].data[t], len(parts[i].node_ids[t])) for i in owners]
+        for key in _consistent_keys(t, attrs, [names[i] for i in owners]):
+            sample = attrs[0][key]
+            out = torch.zeros((len(rows), *sample.shape[1:]), dtype=sample.dtype)
+            for i, a in zip(owners, attrs, strict=True):
+                mine = (rows["part"] == i).to_numpy()
+                if mine.any():
+                    out[torch.from_numpy(rows["new_pos"].to_numpy()[mine])] = \
+                        a[key][torch.from_numpy(rows["pos"].to_numpy()[mine])]
+            data[t][key] = out
+    index = pd.Index(chosen["id"].to_numpy(dtype=object), dtype=object)
+    new_type = chosen["type"].to_numpy(dtype=object)
+    new_pos = chosen["new_pos"].to_numpy(dtype=np.int64)
+    out_map = {}
+    for (i, t), frame in zip(keys, frames, strict=True):
+        at = index.get_indexer(pd.Index(frame["id"].to_numpy(dtype=object), dtype=object))
+        out_map[(i, t)] = (new_type[at], new_pos[at])
+    return out_map
+
+
+def _stack_edges(parts: list[CohortGraph], names: list[str], data: HeteroData,
+                 offsets: list[dict[str, int]],
+                 concept_map: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]) -> None:
+    pieces: dict[tuple[str, str, str], list[tuple[int, np.ndarray, np.ndarray, dict]]] = {}
+    for i, part in enumerate(parts):
+        for et in part.data.edge_types:
+            s, rel, d = et
+            if s not in _ENTITY_TYPES and d not in _ENTITY_TYPES:
+                continue  # KG edges: recomputed from the KG by CohortBuilder.finish
+            store = part.data[et]
+            ei = store.edge_index.numpy()
+            attrs = _row_attrs(store, ei.shape[1])
+            s_type, s_pos = _locate(i, s, ei[0], offsets, concept_map)
+            d_type, d_pos = _locate(i, d, ei[1], offsets, concept_map)
+            for st in pd.unique(s_type):
+                for dt in pd.unique(d_type):
+                    sel = (s_type == st) & (d_type == dt)
+                    if sel.any():
+                        pick = torch.from_numpy(sel)
+                        pieces.setdefault((st, rel, dt), []).append(
+                            (i, s_pos[sel], d_pos[sel], {k: v[pick] for k, v in attrs.items()}))
+    for et, chunks in pieces.items():
+        keys = _consistent_keys("|".join(et), [c[3] for c in chunks],
+                                [names[c[0]] for c in chunks])
+        store = data[et]
+        store.edge_index = torch.from_numpy(np.stack([np.concatenate([c[1] for c in chunks]),
+                                                      np.concatenate([c[2] for c in chunks])]))
+        for key in keys:
+            store[key] = torch.cat([c[3][key] for c in chunks])
+
+
+def _locate(i: int, node_type: str, local: np.ndarray, offsets: list[dict[str, int]],
+            concept_map: dict[tuple[int, str], tuple[np.ndarray, np.ndarray]]
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """New node type and row of the local rows ``local`` of ``node_type`` in part ``i``."""
+    if node_type in _ENTITY_TYPES:
+        types = np.full(len(local), node_type, dtype=object)
+        return types, local.astype(np.int64) + offsets[i][node_type]
+    types, pos = concept_map[(i, node_type)]
+    return types[local], pos[local]
