@@ -18,10 +18,18 @@ modality summary ``x_<m>`` with its mask ``mask_<m>``. They pass through a fusio
 patient embedding and mixed by a small MLP before the head. (Feeding the GNN embedding
 into the gated fusion as one more "modality" was tried: modality dropout and the convex
 gate mix dilute it. On the 1,000-patient demo, hetero_sage reached test AUROC macro 0.68
-that way vs 0.83-0.84 with this design, two seeds.) Defaults: ``mlp`` uses every group the data has (multimodal without KG,
-``early`` fusion); graph models use demographics plus the modalities (``gated``
-fusion), since codes are already graph nodes. ``graph_modalities=False`` drops modality nodes from the
-graph and modality summaries from the default inputs ("KG + codes only").
+that way vs 0.83-0.84 with this design, two seeds.) Defaults: ``mlp`` uses every group
+the data has (multimodal without KG, ``early`` fusion); graph models use demographics plus
+the modalities (``gated`` fusion), since codes are already graph nodes.
+``graph_modalities=False`` drops modality nodes from the graph and modality summaries from
+the default inputs ("KG + codes only").
+
+``label_readout=True`` (multi-label, graph models) adds to each label's logit the dot
+product of the patient embedding with a projection of the label's own node in the graph
+(:func:`label_node_index`: an ICD-10-CM category for comorbidity, a drug for treatment).
+The label node's GNN output summarises the codes under it and the patients who have them,
+so a category that is three hops from a patient (patient <- visit <- code <- category)
+still informs its prediction with two message-passing layers.
 
 ``objective="link"`` scores patients against labels as links: a label's embedding is a
 learned vector plus, when the label is a node of the graph (a drug for the treatment
@@ -51,6 +59,7 @@ from __future__ import annotations
 import weakref
 from typing import Any
 
+import pandas as pd
 import torch
 from torch import Tensor, nn
 from torch_geometric.data import HeteroData
@@ -63,7 +72,7 @@ from gnn.models.mlp import MLPModel
 from ontologies.errors import ConfigError, InputError, SchemaError
 
 __all__ = ["PatientPredictor", "patient_code_matrix", "graph_view", "available_inputs",
-           "CODE_RELATIONS", "HOMOGENEOUS_MODELS"]
+           "CODE_RELATIONS", "HOMOGENEOUS_MODELS", "label_node_index"]
 
 #: Relations from a visit (or patient) to a recorded code.
 CODE_RELATIONS = ("has_diagnosis", "takes_drug", "has_procedure", "has_phenotype")
@@ -146,6 +155,37 @@ def patient_code_matrix(cohort: Any) -> tuple[Tensor, list[str]]:
     # A code can appear under two node types only in malformed graphs; order by name.
     order = sorted(range(width), key=names.__getitem__)
     return matrix[:, order], [names[i] for i in order]
+
+
+def label_node_index(cohort: Any, label_ids: list[str]) -> tuple[str | None, Tensor]:
+    """Where the task's labels are nodes of the cohort graph.
+
+    Args:
+        cohort: A :class:`~graphs.cohort.CohortGraph` (its ``node_ids`` are searched).
+        label_ids: The task's label ids (e.g. ``ICD10CM:E11`` or ``RXNORM:6809``).
+
+    Returns:
+        ``(node type, rows [num_labels])``: the node type holding the most labels and
+        each label's row in it (-1 where the label is not a node of that type), or
+        ``(None, all -1)`` when no label is a node.
+
+    Examples:
+        >>> from graphs.cohort import CohortBuilder
+        >>> from graphs.cohort.demo import tiny_kg, tiny_records
+        >>> cohort = CohortBuilder(tiny_kg()).build(tiny_records())
+        >>> node_type, rows = label_node_index(cohort, ["RXNORM:6809", "NOT:A-NODE"])
+        >>> node_type, rows.tolist()
+        ('drug', [0, -1])
+    """
+    node_ids = getattr(cohort, "node_ids", None) or {}
+    best: tuple[str | None, Tensor] = (None, torch.full((len(label_ids),), -1, dtype=torch.long))
+    found = 0
+    for node_type, ids in node_ids.items():
+        rows = torch.from_numpy(pd.Index(ids).get_indexer(list(label_ids))).long()
+        hits = int((rows >= 0).sum())
+        if hits > found:
+            best, found = (node_type, rows), hits
+    return best
 
 
 def graph_view(data: HeteroData, modalities: bool = True) -> HeteroData:
@@ -231,15 +271,19 @@ class PatientPredictor(nn.Module):
         inputs: Patient-level groups to fuse (``None``: see module docstring).
         graph_modalities: Keep modality nodes in the graph.
         objective: ``multilabel`` or ``link``.
-        label_nodes: For ``link``: each label's row in ``label_node_type`` (-1: none).
+        label_nodes: Each label's row in ``label_node_type`` (-1: none); used by
+            ``link`` and by ``label_readout``.
         label_node_type: Node type the labels are (``drug`` for treatment).
+        label_readout: Multi-label graph models: add the patient-label-node dot product
+            to each logit (see the module docstring).
     """
 
     def __init__(self, data: HeteroData, num_labels: int, model: str = "hetero_sage",
                  hidden: int = 64, layers: int = 2, heads: int = 4, dropout: float = 0.2,
                  fusion: str | None = None, inputs: list[str] | None = None,
                  graph_modalities: bool = True, objective: str = "multilabel",
-                 label_nodes: Tensor | None = None, label_node_type: str = "drug"):
+                 label_nodes: Tensor | None = None, label_node_type: str = "drug",
+                 label_readout: bool = False):
         super().__init__()
         cfg = TrainConfig(model=model, fusion=fusion, inputs=inputs, hidden=hidden,
                           layers=layers, heads=heads, dropout=dropout, objective=objective,
@@ -289,13 +333,24 @@ class PatientPredictor(nn.Module):
         else:
             self.combine = MLPModel(hidden, hidden, hidden, num_layers=layers, dropout=dropout)
         self.label_node_type = label_node_type
-        if self.objective == "link":
+        self.label_readout = bool(label_readout) and self.objective == "multilabel"
+        if self.label_readout and not self.is_graph:
+            raise ConfigError(f"label_readout needs a graph model, not model={model!r}")
+        if self.objective == "link" or self.label_readout:
             nodes = (torch.full((num_labels,), -1, dtype=torch.long) if label_nodes is None
                      else torch.as_tensor(label_nodes, dtype=torch.long))
             if nodes.shape != (num_labels,):
                 raise InputError(f"label_nodes must be [num_labels={num_labels}], got shape "
                                  f"{tuple(nodes.shape)}")
+            if self.label_readout and (label_node_type not in self.node_types
+                                       or not bool((nodes >= 0).any())):
+                raise InputError(f"label_readout: no label is a node of the graph (node type "
+                                 f"{label_node_type!r}); build the cohort graph with the "
+                                 "labels' concepts in its KG scope")
             self.register_buffer("label_nodes", nodes)
+        if self.label_readout:
+            self.label_projection = nn.Linear(hidden, hidden)
+        if self.objective == "link":
             self.label_embedding = nn.Embedding(num_labels, hidden)
             self.label_bias = nn.Parameter(torch.zeros(num_labels))
             self.link = LinkPredictor(hidden, mode="dot")
@@ -306,13 +361,15 @@ class PatientPredictor(nn.Module):
 
     @classmethod
     def from_config(cls, config: TrainConfig, data: HeteroData, num_labels: int,
-                    label_nodes: Tensor | None = None) -> PatientPredictor:
+                    label_nodes: Tensor | None = None, label_node_type: str = "drug"
+                    ) -> PatientPredictor:
         """Builds the predictor a :class:`~gnn.config.TrainConfig` describes."""
         return cls(data, num_labels, model=config.model, hidden=config.hidden,
                    layers=config.layers, heads=config.heads, dropout=config.dropout,
                    fusion=config.fusion, inputs=config.inputs,
                    graph_modalities=config.graph_modalities, objective=config.objective,
-                   label_nodes=label_nodes)
+                   label_nodes=label_nodes, label_node_type=label_node_type,
+                   label_readout=config.label_readout)
 
     def _resolve_inputs(self, inputs: list[str] | None, available: dict[str, int]) -> list[str]:
         if inputs is None:
@@ -401,7 +458,7 @@ class PatientPredictor(nn.Module):
             edge_index = _stack_edges(edges, self.edge_types, offsets)
         out = self.gnn(x, edge_index)
         sizes = [h[t].size(0) for t in self.node_types]
-        return dict(zip(self.node_types, out.split(sizes))), seeds
+        return dict(zip(self.node_types, out.split(sizes), strict=True)), seeds
 
     def _embed(self, data: HeteroData, index: Tensor | None, batch: HeteroData | None
                ) -> tuple[Tensor, dict[str, Tensor] | None, Tensor | None]:
@@ -439,9 +496,22 @@ class PatientPredictor(nn.Module):
         """Label logits ``[num_patients, num_labels]`` (or for ``index`` / ``batch``
         seeds, like :meth:`embed`)."""
         z, outputs, _ = self._embed(data, index, batch)
-        if self.head is not None:
-            return self.head(z)
-        return self.link_scores(z, outputs)
+        if self.head is None:
+            return self.link_scores(z, outputs)
+        logits = self.head(z)
+        if self.label_readout:
+            logits = logits + self.node_readout(z, outputs)
+        return logits
+
+    def node_readout(self, z: Tensor, outputs: dict[str, Tensor] | None) -> Tensor:
+        """``[n, num_labels]``: patient embedding . projected label-node embedding (0 for
+        labels that are not nodes)."""
+        if outputs is None or self.label_node_type not in outputs:
+            raise InputError("label_readout needs the full-graph GNN outputs of the label "
+                             f"nodes ({self.label_node_type!r})")
+        has = self.label_nodes >= 0
+        nodes = self.label_projection(outputs[self.label_node_type][self.label_nodes.clamp(min=0)])
+        return (z @ nodes.t()) * has.to(z.dtype)
 
     def label_embeddings(self, outputs: dict[str, Tensor] | None) -> Tensor:
         """``[num_labels, hidden]``: learned vector + the label node's GNN output."""

@@ -20,6 +20,11 @@ def test_demo_end_to_end(tmp_path):
             assert (out / task / name).stat().st_size > 0
     summary = json.loads((out / "demo.json").read_text())
     assert summary["timings"]["total"] > 0
+    for task in ("comorbidity", "treatment"):
+        rivals = [c["b"] for c in summary["comparisons"][task]]
+        assert all(c["a"] == "gat-kg-multimodal" for c in summary["comparisons"][task])
+        assert rivals[0] in {"mlp-note", "mlp-image", "mlp-signal", "mlp-genomic"}
+        assert {"mlp-all", "gat-kg"} <= set(rivals)
     report = result["cdss"]
     assert report is not None
     md = next((out / "cdss").glob("*.md")).read_text()

@@ -4,11 +4,18 @@ import pytest
 import torch
 from torch_geometric.loader import NodeLoader
 
-from gnn.config import GRAPH_MODELS
+from gnn.config import GRAPH_MODELS, TrainConfig
 from gnn.demo import synthetic_setup
 from gnn.models.gcn import normalized_adjacency
-from gnn.predictor import PatientPredictor, available_inputs, graph_view, patient_code_matrix
+from gnn.predictor import (
+    PatientPredictor,
+    available_inputs,
+    graph_view,
+    label_node_index,
+    patient_code_matrix,
+)
 from gnn.sampler import CSRNeighborSampler
+from gnn.train import train
 from graphs.cohort import CohortBuilder
 from graphs.cohort.demo import tiny_features, tiny_kg, tiny_records
 from ontologies.errors import ConfigError, InputError
@@ -129,6 +136,40 @@ def test_link_objective_uses_drug_nodes():
     assert changed[nodes >= 0].all()
     with pytest.raises(InputError, match="label_nodes"):
         PatientPredictor(data, 3, model="mlp", objective="link", label_nodes=torch.zeros(2))
+
+
+def test_label_readout_scores_labels_through_their_nodes():
+    task, cohort = synthetic_setup(80, seed=3, task="treatment", min_count=2)
+    node_type, nodes = label_node_index(cohort, task.label_ids)
+    assert node_type == "drug" and (nodes >= 0).any()
+    data = cohort.data
+    net = PatientPredictor(data, len(task.label_ids), model="gcn", hidden=8,
+                           label_readout=True, label_nodes=nodes, label_node_type=node_type)
+    net.eval()
+    with torch.no_grad():
+        before = net(data)
+        # only the readout term depends on the projection of the label nodes
+        net.label_projection.weight.add_(1.0)
+        after = net(data)
+    changed = (before - after).abs().amax(0) > 1e-6
+    assert changed[nodes >= 0].all() and not changed[nodes < 0].any()
+    with pytest.raises(ConfigError, match="graph model"):
+        PatientPredictor(data, len(task.label_ids), model="mlp", label_readout=True,
+                         label_nodes=nodes)
+    with pytest.raises(InputError, match="no label is a node"):
+        PatientPredictor(data, 2, model="gcn", label_readout=True,
+                         label_nodes=torch.tensor([-1, -1]))
+    with pytest.raises(ConfigError, match="full-batch"):
+        TrainConfig(model="gcn", label_readout=True, batch_size=16)
+
+
+def test_label_readout_trains_end_to_end():
+    task, cohort = synthetic_setup(80, seed=3, min_count=2)
+    cfg = TrainConfig(model="gat", label_readout=True, epochs=3, n_boot=0, out_dir=None,
+                      progress=False)
+    result = train(cfg, task, cohort)
+    assert result.model.label_readout and len(result.history) == 3
+    assert result.test_scores.shape == result.test_y.shape
 
 
 def test_repr_names_the_variant(setup):
