@@ -192,6 +192,8 @@ def _check_payload(payload: dict[str, Any], path: Path) -> None:
             if not (torch.is_tensor(v) or (k == "num_nodes" and isinstance(v, int) and v >= 0)):
                 raise bad(f"node attribute {t}.{k} is a {type(v).__name__}; expected a tensor")
         sizes[t] = len(payload["ids"].get(t, ()))
+        if attrs.get("num_nodes", sizes[t]) != sizes[t]:
+            raise bad(f"node type {t!r}: {attrs['num_nodes']} nodes but {sizes[t]} ids")
     for key, attrs in payload["edges"].items():
         et = key.split("|") if isinstance(key, str) else []
         if len(et) != 3 or et[0] not in sizes or et[2] not in sizes:

@@ -18,7 +18,7 @@ from graphs.encoders.alignment import (
 )
 from graphs.encoders.genomic import MotifCNNEncoder
 from graphs.encoders.signal import TemporalCNNEncoder
-from ontologies.errors import ConfigError, InputError
+from ontologies.errors import ConfigError, InputError, ParseError, SchemaError
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -172,7 +172,8 @@ def test_checkpoint_resume_equals_uninterrupted(tmp_path):
     # a fresh process would build the model anew (even differently initialised)
     resumed, resumed_hist = _small_run(tmp_path / "resumed", epochs=4, init_seed=123)
     assert resumed_hist == full_hist
-    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items()):
+    for (name, a), (_, b) in zip(full.state_dict().items(), resumed.state_dict().items(),
+                                 strict=True):
         assert torch.equal(a, b), name
     state = torch.load(tmp_path / "resumed" / "last.pt", weights_only=True)
     assert state["epoch"] == 4 and len(state["history"]) == 4
@@ -202,3 +203,33 @@ def test_train_contrastive_rejects_bad_settings():
         train_contrastive(model, [], epochs=1, lr=0, progress=False)
     with pytest.raises(InputError, match="no batches"):
         train_contrastive(model, [], epochs=1, lr=1e-3, progress=False)
+
+
+def _resume_from(folder):
+    batches = [(torch.randn(4, 3), torch.randn(4, 3))]
+    return train_contrastive(ContrastiveAligner(3, 3, dim=4), batches, epochs=2,
+                             checkpoint_dir=folder, progress=False)
+
+
+@pytest.mark.parametrize("name, write, error, message", [
+    ("truncated", lambda p: p.write_bytes(b"PK\x03\x04 cut short"), ParseError,
+     "not a readable contrastive training checkpoint"),
+    ("no_history", lambda p: torch.save({"epoch": 1, "model": {}, "optimizer": {}}, p),
+     ParseError, "KeyError: 'history'"),
+    ("epochs_vs_history", lambda p: torch.save({"epoch": 3, "history": [1.0], "model": {},
+                                                "optimizer": {}}, p),
+     ParseError, "epoch 3 with 1 history entries"),
+    ("not_a_dict", lambda p: torch.save([1, 2], p), ParseError, "not a dict"),
+    ("other_model", lambda p: p.write_bytes((p.parent.parent / "wide" / "last.pt").read_bytes()),
+     SchemaError, "does not fit this model"),
+])
+def test_resume_rejects_bad_checkpoints_naming_them(tmp_path, name, write, error, message):
+    wide = tmp_path / "wide"  # a finished run of another architecture
+    train_contrastive(ContrastiveAligner(5, 3, dim=4), [(torch.randn(4, 5), torch.randn(4, 3))],
+                      epochs=1, checkpoint_dir=wide, progress=False)
+    folder = tmp_path / name
+    folder.mkdir()
+    write(folder / "last.pt")
+    with pytest.raises(error, match=message) as info:
+        _resume_from(folder)
+    assert str(folder / "last.pt") in str(info.value)

@@ -83,6 +83,37 @@ def test_corrupt_missing_empty(tmp_path, monkeypatch, use_soundfile):
         read_audio(empty)
 
 
+def _wav_with_list_chunk(tmp_path, declared_extra: int = 0, cut: int = 0):
+    """A 16-bit mono WAV with an odd-sized LIST chunk before ``data`` (padded to even),
+    whose data chunk declares ``declared_extra`` bytes more than it holds, cut by ``cut``."""
+    import struct
+
+    samples = (sine(440.0, 0.01) * 20000).astype("<i2").tobytes()
+    fmt = struct.pack("<4sIHHIIHH", b"fmt ", 16, 1, 1, SR, SR * 2, 2, 16)
+    info = struct.pack("<4sI", b"LIST", 5) + b"INFOx" + b"\0"  # 5 bytes + pad byte
+    data = struct.pack("<4sI", b"data", len(samples) + declared_extra) + samples
+    body = b"WAVE" + fmt + info + data
+    raw = struct.pack("<4sI", b"RIFF", len(body)) + body
+    path = tmp_path / "chunks.wav"
+    path.write_bytes(raw[:len(raw) - cut])
+    return path, len(samples) // 2
+
+
+@pytest.mark.parametrize("use_soundfile", [True, False])
+def test_wav_data_chunk_shorter_than_declared(tmp_path, monkeypatch, use_soundfile):
+    if not use_soundfile:
+        monkeypatch.setitem(sys.modules, "soundfile", None)
+    path, n = _wav_with_list_chunk(tmp_path)  # intact: the padded LIST chunk is skipped
+    assert read_audio(path)[0].shape == (n,)
+    path, n = _wav_with_list_chunk(tmp_path, cut=40)
+    with pytest.raises(ParseError, match=f"chunks.wav: WAV data chunk declares {2 * n} bytes "
+                                         f"but only {2 * n - 40} follow"):
+        read_audio(path)
+    path, _ = _wav_with_list_chunk(tmp_path, declared_extra=2)
+    with pytest.raises(ParseError, match="chunks.wav"):
+        read_audio(path)
+
+
 def test_mel_scales_invert_and_differ():
     f = np.array([0.0, 200.0, 999.0, 1000.0, 4000.0, 8000.0])
     for scale in ("htk", "slaney"):

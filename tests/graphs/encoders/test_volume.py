@@ -91,6 +91,28 @@ def test_corrupt_and_unsupported_files(tmp_path):
         read_volume(tmp_path / "absent.nii")
 
 
+@pytest.mark.parametrize("pixdim", [0.0, -1.0, float("nan"), float("inf")])
+def test_nifti_voxel_size_must_be_positive_and_finite(tmp_path, pixdim):
+    img = nib.Nifti1Image(np.ones((4, 5, 6), np.float32), np.eye(4))
+    img.header["pixdim"][2] = pixdim  # set after the affine, as a hand-edited header
+    raw = img.to_bytes()
+    path = tmp_path / "vox.nii"
+    path.write_bytes(raw)
+    if pixdim <= 0:  # nibabel's header check itself sets 0 to 1 and -1 to its absolute value
+        assert read_volume(path)[1]["spacing"] == (1.0, 1.0, 1.0)
+        return
+    with pytest.raises(InputError, match="vox.nii.*voxel size"):
+        read_volume(path)
+
+
+def test_nifti_negative_dim_names_the_file(tmp_path):
+    raw = bytearray(nib.Nifti1Image(np.ones((4, 5, 6), np.float32), np.eye(4)).to_bytes())
+    raw[44:46] = (-5).to_bytes(2, "little", signed=True)  # dim[2]
+    (tmp_path / "neg.nii").write_bytes(bytes(raw))
+    with pytest.raises(ParseError, match="neg.nii: header dims \\(4, -5, 6\\)"):
+        read_volume(tmp_path / "neg.nii")
+
+
 def test_dicom_series_sorted_by_position(tmp_path):
     folder = write_series(tmp_path / "s", n=5, dz=2.5)
     (folder / "README.txt").write_text("not dicom")
