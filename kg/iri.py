@@ -207,8 +207,20 @@ def attribute_iri(column: str) -> str:
 
 
 def attribute_name(iri: str) -> str:
-    """Column name of an attribute property IRI (inverse of :func:`attribute_iri`)."""
-    return unquote(iri[len(MEDKG_ATTR):], errors="strict")
+    """Column name of an attribute property IRI (inverse of :func:`attribute_iri`).
+
+    Raises:
+        SchemaError: The local part is not valid percent-encoded UTF-8.
+
+    Examples:
+        >>> attribute_name(attribute_iri("onset age"))
+        'onset age'
+        >>> attribute_name(MEDKG_ATTR + "%FF")
+        Traceback (most recent call last):
+        ...
+        ontologies.errors.SchemaError: IRI local part '%FF' is not valid percent-encoded UTF-8
+    """
+    return _decode(iri[len(MEDKG_ATTR):])
 
 
 def is_prefix_name(prefix: str) -> bool:

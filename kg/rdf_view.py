@@ -19,7 +19,9 @@ Mapping (nothing the graph holds is lost; :func:`from_rdf` inverts :func:`to_rdf
   JSON strings (``medkg:metadata``, ``medkg:conceptDtypes``, ``medkg:relationDtypes``),
   so dtypes and column order come back exactly.
 
-Row order is not kept: :func:`from_rdf` sorts concepts by id and relations by
+:func:`from_rdf` lives in :mod:`kg.rdf_read` (re-exported here); files go through
+:func:`ontologies.rdf_parse.parse_rdf`, which checks RDF/XML with defusedxml first. Row
+order is not kept: :func:`from_rdf` sorts concepts by id and relations by
 (source, relation, target). :func:`write_turtle` writes Turtle straight from the tables:
 rdflib's serializer is slow and rounds ``xsd:double`` to 7 significant digits
 (RDFLib/rdflib#1852). Parsing uses rdflib and dominates a round trip (about 9 triples per
@@ -44,11 +46,8 @@ Examples:
 from __future__ import annotations
 
 import json
-import logging
 import os
 import uuid
-from urllib.parse import unquote
-from collections import defaultdict
 from collections.abc import Iterator, Mapping
 from itertools import repeat
 from pathlib import Path
@@ -57,51 +56,30 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
-from rdflib.util import guess_format
 
 from kg.graph import KnowledgeGraph
 from kg.iri import (
     FALLBACK,
     MEDKG,
     MEDKG_ATTR,
-    MEDKG_JSON,
     MEDKG_REL,
     PREFIXES,
     attribute_iri,
-    attribute_name,
     class_name,
     curies_to_iris,
     encode_local,
-    is_prefix_name,
     iris_to_curies,
+    is_prefix_name,
 )
-from kg.tables import (
-    apply_dtype_spec,
-    dtype_spec,
-    fill_code_system,
-    infer_column,
-    python_values,
-)
-from ontologies.errors import DataNotFoundError, InputError, ParseError
-from ontologies.schema import (
-    CONCEPT_COLUMNS,
-    RELATION_ATTRIBUTES,
-    RELATION_COLUMNS,
-    SEMANTIC_TYPES,
-)
+from kg.rdf_read import JSON_DATATYPE, TERMS, from_rdf, literal_value
+from kg.tables import dtype_spec, python_values
+from ontologies.errors import InputError
+from ontologies.schema import RELATION_COLUMNS
 
 __all__ = ["to_rdf", "from_rdf", "write_turtle", "sparql", "column_plan", "literal_kind",
            "double_lexical", "namespaces"]
 
-logger = logging.getLogger(__name__)
-
-_T = {name: URIRef(MEDKG + name) for name in (
-    "code", "system", "source", "relation", "target", "probability", "frequency",
-    "severity", "provenance", "Relation", "KnowledgeGraph", "metadata", "conceptDtypes",
-    "relationDtypes")}
-_JSON = URIRef(MEDKG_JSON)
-_CLASSES = {URIRef(MEDKG + class_name(t)): t for t in SEMANTIC_TYPES}
-_XSD_STRING = XSD.string
+_T, _JSON = TERMS, JSON_DATATYPE
 _XSD_LEX = {"float": XSD.double, "int": XSD.integer, "bool": XSD.boolean, "json": _JSON}
 
 
@@ -124,7 +102,7 @@ def literal_kind(series: pd.Series) -> str:
         return "int"
     if pd.api.types.is_float_dtype(dtype):
         return "float"
-    if pd.api.types.is_string_dtype(dtype) and dtype != object:
+    if pd.api.types.is_string_dtype(dtype) and dtype != np.dtype(object):
         return "str"
     return "object"
 
@@ -286,222 +264,6 @@ def write_turtle(kg: KnowledgeGraph, path: str | os.PathLike, **options: Any) ->
     return _write(kg, path, **options)
 
 
-# ---------------------------------------------------------------- from_rdf
-def _value(term: Any) -> Any:
-    if isinstance(term, Literal):
-        dt = term.datatype
-        if dt is None or dt == _XSD_STRING:
-            return str(term)
-        if dt == _JSON:
-            return json.loads(str(term))
-        value = term.toPython()
-        return str(term) if isinstance(value, Literal) else value
-    return str(term)
-
-
-def _load(source: Graph | str | os.PathLike, fmt: str | None) -> Graph:
-    if isinstance(source, Graph):
-        return source
-    path = Path(source)
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: no such RDF file")
-    # SimpleMemory: no named-graph bookkeeping, markedly faster to fill and to scan.
-    g = Graph(store="SimpleMemory", bind_namespaces="core")
-    fmt = fmt or guess_format(str(path)) or "turtle"
-    try:
-        g.parse(str(path), format=fmt)
-    except Exception as err:  # rdflib raises many unrelated types; re-raise as ours
-        raise ParseError(f"cannot parse as {fmt}: {err}", path) from err
-    return g
-
-
-def _curies(terms: list[Any], what: str, prefixes: Mapping[str, str]) -> np.ndarray:
-    curies = iris_to_curies([str(t) for t in terms], prefixes)
-    bad = [t for t, c in zip(terms, curies) if c is None or not isinstance(t, URIRef)]
-    if bad:
-        raise ParseError(f"{what} {str(bad[0])!r} is not an IRI in a known namespace "
-                         f"({len(bad)} such); expected e.g. {PREFIXES['ICD10CM']}E11.9")
-    return curies
-
-
-def _keys(terms: list[Any]) -> pd.Index:
-    # Plain-str keys: rdflib terms hash and compare in Python, str in C. Blank-node ids
-    # never contain ':' so they cannot collide with IRIs.
-    return pd.Index(list(map(str, terms)), dtype=object)
-
-
-def _terms_for(subjects: list[Any], objects: list[Any], index: pd.Index) -> list[Any]:
-    """The object of each subject in ``index`` (str keys; ``None`` where it has none)."""
-    s = pd.Series(objects, index=_keys(subjects), dtype=object)
-    s = s[s.index.isin(index)]
-    if s.index.has_duplicates:
-        logger.info("RDF: %d subject(s) have several values of one property; kept one",
-                    int(s.index.duplicated().sum()))
-        s = s[~s.index.duplicated()]
-    # reindex marks absent subjects with NaN; objects are rdflib terms, never floats.
-    return [None if isinstance(v, float) else v for v in s.reindex(index).tolist()]
-
-
-def _column(subjects: list[Any], objects: list[Any], index: pd.Index) -> list[Any]:
-    return [None if t is None else _value(t) for t in _terms_for(subjects, objects, index)]
-
-
-def from_rdf(source: Graph | str | os.PathLike, *, format: str | None = None,
-             prefixes: Mapping[str, str] | None = None, validate: bool = True,
-             on_dangling: str = "raise") -> KnowledgeGraph:
-    """Reads a knowledge graph from an rdflib graph or an RDF file (Turtle, N-Triples,
-    RDF/XML, ...; format guessed from the suffix).
-
-    Args:
-        source: A graph from :func:`to_rdf`, or a path.
-        format: rdflib format name, if the suffix does not tell.
-        prefixes: Extra CURIE prefix -> namespace entries.
-        validate: Validate the tables.
-        on_dangling: Passed to :class:`~kg.graph.KnowledgeGraph`.
-
-    Raises:
-        DataNotFoundError: The file does not exist.
-        ParseError: The file cannot be parsed, or an IRI is in no known namespace.
-    """
-    prefixes = {**PREFIXES, **(prefixes or {})}
-    g = _load(source, format)
-    buckets: dict[Any, tuple[list, list]] = defaultdict(lambda: ([], []))
-    for s, p, o in g:  # one pass; grouping by predicate beats one query per property
-        b = buckets[p]
-        b[0].append(s)
-        b[1].append(o)
-
-    ts, to = buckets.get(RDF.type, ([], []))
-    types = pd.DataFrame({"s": _keys(ts), "o": _keys(to), "term": pd.Series(ts, dtype=object)})
-    classes = {str(k): v for k, v in _CLASSES.items()}
-    typed = types[types["o"].isin(list(classes))].drop_duplicates("s")
-    cidx = pd.Index(typed["s"], dtype=object)
-    sidx = pd.Index(types.loc[types["o"] == str(_T["Relation"]), "s"].unique(), dtype=object)
-    descs = pd.Index(types.loc[types["o"] == str(_T["KnowledgeGraph"]), "s"], dtype=object)
-
-    spec: dict[str, Any] = {}
-    if len(descs):
-        if len(descs) > 1:
-            logger.warning("RDF holds %d medkg:KnowledgeGraph nodes; using one", len(descs))
-        for key in ("metadata", "conceptDtypes", "relationDtypes"):
-            value = _terms_for(*buckets.get(_T[key], ([], [])), descs[:1])[0]
-            if value is None:
-                continue
-            try:
-                spec[key] = json.loads(str(value))
-            except json.JSONDecodeError as err:
-                raise ParseError(f"medkg:{key} is not valid JSON: {err}") from err
-
-    concepts: dict[str, Any] = {
-        "id": _curies(typed["term"].tolist(), "concept", prefixes),
-        "semantic_type": typed["o"].map(classes).tolist(),
-    }
-    relations: dict[str, Any] = {}
-    for pred, (subs, objs) in buckets.items():
-        p = str(pred)
-        if p == str(RDFS.label):
-            concepts["label"] = _column(subs, objs, cidx)
-        elif p in (MEDKG + "code", MEDKG + "system"):
-            concepts[p[len(MEDKG):]] = _column(subs, objs, cidx)
-        elif p in (MEDKG + a for a in RELATION_ATTRIBUTES + ["provenance"]):
-            relations[p[len(MEDKG):]] = _column(subs, objs, sidx)
-        elif p.startswith(MEDKG_ATTR):
-            # The same column name may exist in both tables; keep it where it has values.
-            name = attribute_name(p)
-            for table, index in ((concepts, cidx), (relations, sidx)):
-                values = _column(subs, objs, index)
-                if any(v is not None for v in values):
-                    table[name] = values
-    cdf = _frame(concepts, CONCEPT_COLUMNS, spec.get("conceptDtypes"), len(cidx))
-    cdf = fill_code_system(cdf).astype({c: "string" for c in CONCEPT_COLUMNS})
-    cdf = apply_dtype_spec(cdf, spec.get("conceptDtypes"), "RDF concepts")
-    cdf = cdf.sort_values("id", kind="stable", ignore_index=True)
-
-    ends: dict[str, Any] = {}
-    for col in ("source", "relation", "target"):
-        subs, objs = buckets.get(_T[col], ([], []))
-        values = _terms_for(subs, objs, sidx)
-        missing = [n for n, v in zip(sidx, values) if v is None]
-        if missing:
-            raise ParseError(f"medkg:Relation node {missing[0]} has no medkg:{col}")
-        ends[col] = values
-    rel_names = _relation_names(ends["relation"] if len(sidx) else [])
-    rdf = pd.DataFrame({
-        "source": pd.Series(_curies(ends["source"], "relation source", prefixes)
-                            if len(sidx) else [], dtype="string"),
-        "relation": pd.Series(rel_names, dtype="string"),
-        "target": pd.Series(_curies(ends["target"], "relation target", prefixes)
-                            if len(sidx) else [], dtype="string"),
-    })
-    for name, values in relations.items():
-        rdf[name] = values if len(sidx) else []
-    rdf = _add_direct(rdf, buckets, prefixes)
-    rdf = _frame({c: rdf[c] for c in rdf.columns}, RELATION_COLUMNS,
-                 spec.get("relationDtypes"), len(rdf))
-    for col in RELATION_ATTRIBUTES:
-        rdf[col] = pd.to_numeric(rdf[col], errors="coerce").astype("float64")
-    rdf = apply_dtype_spec(rdf, spec.get("relationDtypes"), "RDF relations")
-    rdf = rdf.sort_values(["source", "relation", "target"], kind="stable", ignore_index=True)
-    return KnowledgeGraph(cdf, rdf, spec.get("metadata", {}), validate=validate,
-                          on_dangling=on_dangling)
-
-
-def _relation_names(iris: list[str]) -> list[str]:
-    bad = [i for i in iris if not str(i).startswith(MEDKG_REL)]
-    if bad:
-        raise ParseError(f"medkg:relation {str(bad[0])!r}: expected an IRI in {MEDKG_REL}")
-    return [unquote(str(i)[len(MEDKG_REL):]) for i in iris]
-
-
-def _add_direct(rdf: pd.DataFrame, buckets: Mapping[Any, tuple[list, list]],
-                prefixes: Mapping[str, str]) -> pd.DataFrame:
-    """Appends direct ``medkg-rel:`` triples that no reified statement describes."""
-    rows = []
-    for pred, (subs, objs) in buckets.items():
-        if not str(pred).startswith(MEDKG_REL):
-            continue
-        pairs = [(s, o) for s, o in zip(subs, objs) if isinstance(o, URIRef)]
-        if not pairs:
-            continue
-        frame = pd.DataFrame({
-            "source": _curies([s for s, _ in pairs], "subject", prefixes),
-            "relation": unquote(str(pred)[len(MEDKG_REL):]),
-            "target": _curies([o for _, o in pairs], "object", prefixes)})
-        rows.append(frame.astype("string"))
-    if not rows:
-        return rdf
-    direct = pd.concat(rows, ignore_index=True)
-    known = rdf[["source", "relation", "target"]].drop_duplicates()
-    new = direct.merge(known, how="left", indicator=True)
-    new = new[new["_merge"] == "left_only"].drop(columns="_merge")
-    if not len(new):
-        return rdf
-    logger.info("RDF: %d direct relation triple(s) without a medkg:Relation statement",
-                len(new))
-    return pd.concat([rdf, new], ignore_index=True)
-
-
-def _frame(columns: dict[str, Any], core: list[str], spec: Mapping[str, str] | None,
-           n: int) -> pd.DataFrame:
-    names = list(spec) if spec else []
-    names += [c for c in core if c not in names]
-    names += [c for c in columns if c not in names]
-    data = {}
-    for name in names:
-        values = columns.get(name, [None] * n)
-        if isinstance(values, pd.Series):
-            values = values.reset_index(drop=True)
-            if spec and name in spec:  # apply_dtype_spec casts it
-                data[name] = values
-                continue
-            values = python_values(values)  # NaN/NA -> None for inference
-        if spec and name in spec:
-            data[name] = pd.Series(list(values), dtype=object)
-        else:
-            data[name] = infer_column(list(values))
-    return pd.DataFrame(data, index=pd.RangeIndex(n))
-
-
 # ---------------------------------------------------------------- SPARQL
 def sparql(kg_or_graph: KnowledgeGraph | Graph, query: str, *, curies: bool = True,
            prefixes: Mapping[str, str] | None = None) -> pd.DataFrame:
@@ -549,12 +311,12 @@ def sparql(kg_or_graph: KnowledgeGraph | Graph, query: str, *, curies: bool = Tr
     columns = {}
     for j, name in enumerate(names):
         terms = [r[j] for r in rows]
-        values: list[Any] = [None if t is None else _value(t) for t in terms]
+        values: list[Any] = [None if t is None else literal_value(t) for t in terms]
         if curies:
             iri_rows = [i for i, t in enumerate(terms) if isinstance(t, URIRef)]
             if iri_rows:
                 found = iris_to_curies([str(terms[i]) for i in iri_rows], prefixes)
-                for i, c in zip(iri_rows, found):
+                for i, c in zip(iri_rows, found, strict=True):
                     if c is not None:
                         values[i] = c
         columns[name] = pd.Series(values, dtype=object)

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kg.graph import KnowledgeGraph
-from kg.tables import apply_dtype_spec, dtype_spec
+from kg.tables import apply_dtype_spec, check_dtype_spec, dtype_spec
 from ontologies.atomic import atomic_dir
 from ontologies.errors import DataNotFoundError, ParseError, SchemaError
 
@@ -105,12 +105,20 @@ def _read_manifest(folder: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ParseError(f"not valid JSON: {err}", path) from err
+    except RecursionError as err:  # json recurses once per nesting level
+        raise ParseError("JSON nested too deeply: expected the manifest medkg writes",
+                         path) from err
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         found = manifest.get("format") if isinstance(manifest, dict) else manifest
         raise SchemaError(f"{path}: format {found!r}; expected {FORMAT!r}")
     if manifest.get("format_version") != FORMAT_VERSION:
         raise SchemaError(f"{path}: format_version {manifest.get('format_version')!r}; "
                           f"this version of medkg reads {FORMAT_VERSION}")
+    for key in ("concept_dtypes", "relation_dtypes"):
+        check_dtype_spec(manifest.get(key), f"{path}: {key}")
+    if not isinstance(manifest.get("metadata") or {}, dict):
+        raise SchemaError(f"{path}: metadata holds a {type(manifest['metadata']).__name__}; "
+                          "expected a JSON object")
     return manifest
 
 
@@ -139,7 +147,8 @@ def load(folder: str | os.PathLike, *, validate: bool = True) -> KnowledgeGraph:
     Raises:
         DataNotFoundError: The folder or one of its files is missing.
         ParseError: A file is corrupt.
-        SchemaError: Wrong format or format version, or row counts that do not match.
+        SchemaError: Wrong format or format version, a malformed manifest entry, or row
+            counts that do not match.
     """
     folder = Path(folder)
     manifest = _read_manifest(folder)

@@ -37,6 +37,7 @@ __all__ = [
     "concat_frames",
     "combine_concepts",
     "dtype_spec",
+    "check_dtype_spec",
     "apply_dtype_spec",
     "merge_metadata",
     "python_values",
@@ -214,6 +215,30 @@ def dtype_spec(df: pd.DataFrame) -> dict[str, str]:
     return {str(c): str(d) for c, d in df.dtypes.items()}
 
 
+def check_dtype_spec(spec: Any, name: str = "dtype spec") -> Mapping[str, str] | None:
+    """Returns ``spec`` if it is None or a ``{column: dtype}`` mapping of strings.
+
+    Specs come from files (metadata.json, RDF), so their shape is checked before use.
+
+    Raises:
+        SchemaError: Anything else, naming ``name``.
+
+    Examples:
+        >>> check_dtype_spec({"id": "string"})
+        {'id': 'string'}
+        >>> check_dtype_spec(["id"], "metadata.json: concept_dtypes")
+        Traceback (most recent call last):
+        ...
+        ontologies.errors.SchemaError: metadata.json: concept_dtypes holds a list; expected ...
+    """
+    if spec is None or (isinstance(spec, Mapping) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in spec.items())):
+        return spec
+    found = "non-string keys or dtypes" if isinstance(spec, Mapping) \
+        else f"a {type(spec).__name__}"
+    raise SchemaError(f'{name} holds {found}; expected an object {{"column": "dtype", ...}}')
+
+
 def apply_dtype_spec(df: pd.DataFrame, spec: Mapping[str, str] | None,
                      name: str = "table") -> pd.DataFrame:
     """Reorders and casts ``df`` to ``spec``; columns absent from ``df`` are added empty.
@@ -221,7 +246,8 @@ def apply_dtype_spec(df: pd.DataFrame, spec: Mapping[str, str] | None,
     Columns of ``df`` that ``spec`` does not name are kept at the end unchanged.
 
     Raises:
-        SchemaError: A column cannot take its recorded dtype.
+        SchemaError: ``spec`` is not a {column: dtype} mapping, or a column cannot take
+            its recorded dtype.
 
     Examples:
         >>> df = pd.DataFrame({"b": [1.0, 2.0], "a": ["x", None]})
@@ -229,7 +255,7 @@ def apply_dtype_spec(df: pd.DataFrame, spec: Mapping[str, str] | None,
         >>> out.dtypes.astype(str).tolist()
         ['string', 'int64', 'float64']
     """
-    if not spec:
+    if not check_dtype_spec(spec, f"{name}: dtype spec"):
         return df
     out = df.copy(deep=False)
     for col, dtype in spec.items():

@@ -9,7 +9,7 @@ The level follows from the code length (1, 3, 4, 5, 7 characters -> levels 1..5,
 e.g. ``A``, ``A10``, ``A10B``, ``A10BA``, ``A10BA02``). Levels 1-4 are ``category``
 concepts, level 5 (the chemical substance) is ``drug``; each code ``is_a`` its parent
 level. If the parent is missing from the table, the edge goes to the nearest ancestor
-that is present and a warning says how many parents were missing.
+that is present (no edge if none is) and a warning says how many parents were missing.
 
 The WHO export repeats a level-5 code once per route of administration (DDD rows);
 repeated codes with the same name are merged, repeated codes with different names are
@@ -90,9 +90,13 @@ def _read(path: Path, sep: str | None) -> pd.DataFrame:
         line = path.read_bytes().count(b"\n", 0, err.start) + 1
         raise ParseError(f"not UTF-8 ({err.reason}); save the table as UTF-8", path, line) \
             from err
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
     if not first:
         raise ParseError("empty file: expected a header with a code and a name column", path)
+    if not lines[0].strip():  # pandas would take the blank line for the header
+        raise ParseError(f"line 1 is blank: expected the header (a code and a name column) "
+                         f"on line 1, found it on line {lines.index(first) + 1}", path, 1)
     if sep is None:
         suffix = path.suffix.lower()
         sep = "\t" if suffix in (".tsv", ".tab") or "\t" in first else (
@@ -176,7 +180,8 @@ def read_atc(
     parent, missing = _parents(rows["code"], level)
     if missing:
         warnings.warn(f"{path}: {missing} ATC codes have no parent row; linked to the nearest "
-                      "ancestor present", UserWarning, stacklevel=2)
+                      "ancestor present (codes without one are roots)", UserWarning,
+                      stacklevel=2)
     concepts = make_concepts("ATC:" + rows["code"], rows["name"],
                              np.where(level == 5, "drug", "category"),
                              atc_level=level.astype("Int64"))
@@ -194,15 +199,14 @@ def _parents(codes: pd.Series, level: pd.Series) -> tuple[pd.Series, int]:
     """Nearest present ancestor of each code (vectorised over the four prefix lengths)."""
     present = set(codes)
     parent = pd.Series(pd.NA, index=codes.index, dtype="string")
-    direct = pd.Series(False, index=codes.index)
     lengths = sorted(LEVEL_LENGTHS)
     for length in lengths[:-1]:  # shorter prefixes first, longer ones overwrite
         prefix = codes.str[:length]
         ok = (codes.str.len() > length) & prefix.isin(present)
         parent[ok] = prefix[ok]
-    for lvl in range(2, 6):
-        parent_length = lengths[lvl - 2]
-        at = level == lvl
-        direct[at] = parent[at].str.len() == parent_length
-    missing = int(((level > 1) & ~direct.fillna(False)).sum())
+    # The parent level's code length (level 1 has none); a code with no ancestor in the
+    # table at all keeps a missing parent, which is not "direct" either.
+    parent_length = level.map({lvl: lengths[lvl - 2] for lvl in range(2, 6)})
+    direct = (parent.str.len() == parent_length).fillna(False).to_numpy(dtype=bool)
+    missing = int(((level > 1).to_numpy() & ~direct).sum())
     return parent, missing

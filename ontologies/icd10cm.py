@@ -80,7 +80,7 @@ import pandas as pd
 
 from ontologies.catalog import READERS
 from ontologies.codes import ICD10CM_PREFIX
-from ontologies.errors import DataNotFoundError, ParseError
+from ontologies.errors import DataNotFoundError, DuplicateIdError, ParseError
 from ontologies.schema import CodeSystemTables, make_relations
 
 __all__ = [
@@ -121,6 +121,10 @@ EXTENSION_EXCEPTIONS: dict[tuple[str, str], frozenset[str]] = {
 _CODE = r"[A-Z][0-9][0-9A-Z](?:\.[0-9A-Z]{1,4})?"
 _REFERENCE = re.compile(rf"(?<![0-9A-Za-z.])({_CODE})(?:-({_CODE})|\.?-)?(?![0-9A-Za-z])")
 _PARENTHESES = re.compile(r"\(([^()]*)\)")
+# Shape of a listed code and a section id: looser than notes' codes, since the FY2026
+# tabular lists "QA0.0" (a letter in 2nd place); still refuses blanks and stray dots.
+_NAME = re.compile(r"[A-Z][0-9A-Z]{2}(?:\.[0-9A-Z]{1,4})?\Z")
+_SECTION = re.compile(r"[A-Z][0-9A-Z]{2}(?:-[A-Z][0-9A-Z]{2})?\Z")
 _TOP = "\uffff"  # sorts after every code character: "E11" + _TOP bounds E11's subtree
 
 
@@ -231,11 +235,17 @@ class _Tree:
             level, lo, hi = "chapter", _TOP, ""
         elif el.tag == "section":
             sid = el.get("id") or ""
+            if not _SECTION.match(sid):
+                raise ParseError(f"<section id={sid!r}> in chapter {chapter}: expected a "
+                                 "category range such as 'E08-E13' or one category", self.path)
             code = block = sid if "-" in sid else f"{sid}-{sid}"
             level, lo, hi = "block", _TOP, ""
         else:
             if not name:
                 raise ParseError(f"<diag> without <name> under row {parent}", self.path)
+            if not _NAME.match(name):
+                raise ParseError(f"<diag> name {name!r} in block {block}: expected a code "
+                                 "such as 'E11' or 'E11.9'", self.path)
             code = name
             level, lo, hi = ("category" if len(name) == 3 else "subcategory"), name, name
         if chapter is None:
@@ -263,7 +273,8 @@ class _Tree:
 
     def columns(self) -> dict[str, np.ndarray]:
         """The rows as one object array per column (see ``_ROW``)."""
-        return {name: np.array(col, dtype=object) for name, col in zip(_ROW, zip(*self.rows))}
+        return {name: np.array(col, dtype=object) for name, col in
+                zip(_ROW, zip(*self.rows, strict=True), strict=True)}
 
 
 def _seven_chr_def(el: _ET.Element) -> dict[str, str]:
@@ -324,7 +335,7 @@ def _cover(start: np.ndarray, end: np.ndarray, cols: dict[str, np.ndarray]) -> p
     position[rows] = np.arange(len(rows))
     parent = position[cols["parent"][rows].astype(np.int64)]  # -1 -> last slot "False"
     ranges, targets = [], []
-    for i, (a, b) in enumerate(zip(start, end)):
+    for i, (a, b) in enumerate(zip(start, end, strict=True)):
         top = b + _TOP
         i0, i1 = np.searchsorted(lo, [a, top], side="left")
         inside = np.zeros(len(rows) + 1, dtype=bool)
@@ -357,6 +368,16 @@ def _note_relations(tree: _Tree, cols: dict[str, np.ndarray]) -> tuple[pd.DataFr
     edges = edges[edges["source"] != edges["target"]]
     edges = edges.drop_duplicates(["source", "relation", "target"])
     return edges[["source", "relation", "target", "note"]], int(unresolved)
+
+
+def _check_unique(codes: np.ndarray, path: Path) -> None:
+    """Raises DuplicateIdError naming the file if a code is listed (or generated) twice."""
+    codes = pd.Series(codes, dtype=object)
+    repeated = codes.duplicated(keep=False).to_numpy()
+    if repeated.any():
+        first = codes.iloc[int(np.flatnonzero(repeated)[0])]
+        raise DuplicateIdError(f"{path}: code {first!r} occurs {int((codes == first).sum())} "
+                               "times in the tabular; expected each code once")
 
 
 def _concepts(cols: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -393,7 +414,9 @@ def load_icd10cm(path: str | os.PathLike | None = None) -> CodeSystemTables:
 
     Raises:
         DataNotFoundError: The file (or the package shipping it) is missing.
-        ParseError: The XML is malformed or lacks chapters.
+        ParseError: The XML is malformed or lacks chapters, or a section id or code is
+            not shaped like one (naming the file; the tree keeps no line numbers).
+        DuplicateIdError: A code is listed twice (naming the file).
 
     Examples:
         >>> import tempfile, pathlib
@@ -424,6 +447,7 @@ def _load(path: Path) -> CodeSystemTables:
         raise ParseError("no <chapter> elements: expected the ICD-10-CM tabular", path)
     del root
     cols = tree.columns()
+    _check_unique(cols["code"], path)
     concepts = _concepts(cols)
 
     provenance = f"ICD-10-CM {version} tabular"

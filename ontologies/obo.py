@@ -58,8 +58,14 @@ from pathlib import Path
 import pandas as pd
 
 from ontologies.catalog import READERS
-from ontologies.errors import ConfigError, DataNotFoundError, ParseError
-from ontologies.schema import SEMANTIC_TYPES, CodeSystemTables, make_concepts, make_relations
+from ontologies.errors import ConfigError, DataNotFoundError, ParseError, SchemaError
+from ontologies.schema import (
+    SEMANTIC_TYPES,
+    CodeSystemTables,
+    make_concepts,
+    make_relations,
+    split_curie,
+)
 
 __all__ = [
     "OboStanza", "iter_obo", "read_obo", "infer_semantic_type", "normalize_xref",
@@ -200,6 +206,16 @@ def _split_id(value: str) -> tuple[str, str]:
     return _unescape(value.strip()), qualifiers.group(1) if qualifiers else ""
 
 
+def _curie(value: str, what: str, path: Path, line: int) -> str:
+    """``value`` if it is a CURIE (``HP:0001250``), else a ParseError naming the line."""
+    try:
+        split_curie(value)
+    except SchemaError:
+        raise ParseError(f"{what} {value!r}: expected a prefixed id such as 'HP:0001250'",
+                         path, line) from None
+    return value
+
+
 def _quoted(value: str, tag: str, path: Path, line: int) -> tuple[str, str]:
     """``'"text" EXACT []'`` -> ``('text', 'EXACT []')``; raises on a missing quote."""
     match = _QUOTED.match(value)
@@ -314,7 +330,9 @@ def read_obo(
 
     Raises:
         DataNotFoundError: ``path`` does not exist.
-        ParseError: A malformed line or stanza (with file and line number).
+        ParseError: A malformed line or stanza, a term id or ``is_a``/``relationship``/
+            ``replaced_by`` target that is not a prefixed id (with file and line), or no
+            ``[Term]`` stanza at all.
         ConfigError: ``semantic_type`` is not one of the medkg types.
     """
     if semantic_type is not None and semantic_type not in SEMANTIC_TYPES:
@@ -327,7 +345,7 @@ def read_obo(
     edges: list[tuple[str, str, str, str | None]] = []  # source, relation, target, xref_source
     typedef_names: dict[str, str] = {}
     header: dict[str, list[str]] = {}
-    obsolete_dropped = 0
+    obsolete_dropped = terms = 0
     for stanza in iter_obo(path):
         if stanza.kind == "header":
             header = {t: [v for v, _ in vs] for t, vs in stanza.tags.items()}
@@ -340,6 +358,8 @@ def read_obo(
             continue
         if stanza.kind != "Term":
             continue
+        terms += 1
+        term_id = _curie(term_id, "[Term] id", path, stanza.line)
         obsolete = (stanza.first("is_obsolete") or "").strip().lower() == "true"
         if obsolete and not keep_obsolete:
             obsolete_dropped += 1
@@ -358,14 +378,16 @@ def read_obo(
             if (scope if scope in _SCOPES else "RELATED") in scopes:  # spec default: RELATED
                 row["synonyms"].append(text)
         row["alt_ids"] += [_split_id(v)[0] for v, _ in stanza.values("alt_id")]
-        for value, _ in stanza.values("is_a"):
-            edges.append((term_id, "is_a", _split_id(value)[0], None))
+        for value, line in stanza.values("is_a"):
+            edges.append((term_id, "is_a", _curie(_split_id(value)[0], "is_a target", path,
+                                                  line), None))
         for value, line in stanza.values("relationship"):
             parts = _split_id(value)[0].split()
             if len(parts) < 2:
                 raise ParseError(f"relationship {value!r}: expected 'relationship: <type> "
                                  "<target id>'", path, line)
-            edges.append((term_id, parts[0], parts[1], None))
+            edges.append((term_id, parts[0], _curie(parts[1], "relationship target", path,
+                                                    line), None))
         for value, _ in stanza.values("xref"):
             raw_id = value.split(None, 1)[0] if value.split() else ""
             xref = normalize_xref(_unescape(raw_id))
@@ -376,8 +398,12 @@ def read_obo(
                 source = _SOURCE.search(value)
                 edges.append((term_id, xref_relation, xref, source.group(1) if source else None))
         if obsolete:
-            edges += [(term_id, "replaced_by", _split_id(v)[0], None)
-                      for v, _ in stanza.values("replaced_by")]
+            edges += [(term_id, "replaced_by",
+                       _curie(_split_id(v)[0], "replaced_by target", path, line), None)
+                      for v, line in stanza.values("replaced_by")]
+    if not terms:
+        raise ParseError("no [Term] stanza: expected an OBO ontology with terms (empty or "
+                         "truncated file?)", path)
     return _tables(path, name, rows, edges, typedef_names, header, semantic_type,
                    keep_obsolete, obsolete_dropped)
 

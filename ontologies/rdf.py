@@ -20,9 +20,10 @@ prefix made from the namespace's last path segment (``http://example.org/onto/Fo
 ``onto:Foo``), numbered if taken (``onto2``), never a hash so ids are readable and stable.
 ``metadata["prefixes"]`` lists every prefix used, so CURIEs expand back to IRIs.
 
-RDF/XML is checked with :mod:`defusedxml` before rdflib sees it: DTD entity declarations
-and external entities are refused (billion-laughs and XXE files raise ParseError), which
-also refuses Protégé-style ``<!ENTITY owl "...">`` headers — convert such files to Turtle.
+RDF/XML is checked with :mod:`defusedxml` before rdflib sees it
+(:mod:`ontologies.rdf_parse`): DTD entity declarations and external entities are refused
+(billion-laughs and XXE files raise ParseError), which also refuses Protégé-style
+``<!ENTITY owl "...">`` headers — convert such files to Turtle.
 rdflib is slow on big graphs (~40k triples/s): read big code systems from native files.
 
 Examples:
@@ -45,21 +46,17 @@ from __future__ import annotations
 
 import os
 import re
-import xml.sax
 from collections.abc import Mapping
 from pathlib import Path
 
-import defusedxml
-import defusedxml.sax
 import pandas as pd
 import rdflib
 from rdflib import OWL, RDF, RDFS, SKOS, BNode, Literal, URIRef
-from rdflib.exceptions import ParserError as RdflibParserError
-from rdflib.plugins.parsers.notation3 import BadSyntax
 
 from ontologies.catalog import READERS
-from ontologies.errors import ConfigError, DataNotFoundError, ParseError
+from ontologies.errors import ConfigError, DataNotFoundError
 from ontologies.obo import KNOWN_RELATIONS, infer_semantic_type, snake_case
+from ontologies.rdf_parse import parse_rdf
 from ontologies.schema import SEMANTIC_TYPES, CodeSystemTables, make_concepts, make_relations
 
 __all__ = ["read_rdf", "CurieMaker", "guess_format", "FORMATS"]
@@ -164,30 +161,6 @@ def _derive_prefix(namespace: str) -> str:
     return name if name[:1].isalpha() else f"ns_{name}"
 
 
-def _parse(path: Path, fmt: str) -> rdflib.Graph:
-    """Parses with rdflib after the XML safety check; errors become ParseError."""
-    data = path.read_bytes()
-    if fmt == "xml":
-        try:
-            defusedxml.sax.parseString(data, xml.sax.ContentHandler(), forbid_dtd=False,
-                                       forbid_entities=True, forbid_external=True)
-        except defusedxml.DefusedXmlException as err:
-            raise ParseError(f"refused unsafe XML ({type(err).__name__}: {err}); entity "
-                             "declarations and external references are not accepted", path) \
-                from err
-        except xml.sax.SAXParseException as err:
-            raise ParseError(f"malformed XML: {err.getMessage()}", path,
-                             err.getLineNumber()) from err
-    graph = rdflib.Graph(bind_namespaces="core")
-    try:
-        graph.parse(data=data, format=fmt, publicID=path.resolve().as_uri())
-    except BadSyntax as err:
-        raise ParseError(f"bad {fmt} syntax: {err._why}", path, err.lines + 1) from err
-    except (RdflibParserError, xml.sax.SAXParseException) as err:
-        raise ParseError(f"bad {fmt} content: {err}", path) from err
-    return graph
-
-
 def _best_literal(values: list[Literal], language: str) -> str | None:
     """Prefers the language tag (``en``, ``en-GB``), then untagged, then any; stable."""
     if not values:
@@ -241,7 +214,7 @@ def read_rdf(
     if semantic_type is not None and semantic_type not in SEMANTIC_TYPES:
         raise ConfigError(f"semantic_type {semantic_type!r}: expected one of "
                           f"{', '.join(SEMANTIC_TYPES)}")
-    graph = _parse(path, fmt)
+    graph = parse_rdf(path, fmt)
     curie = CurieMaker(prefixes, {p: str(n) for p, n in graph.namespaces()})
 
     classes: set[URIRef] = set()

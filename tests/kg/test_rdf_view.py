@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from kg_tables import tiny_concepts
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from kg_tables import tiny_concepts
 from rdflib import RDF, RDFS, XSD, Graph, Literal, URIRef
 from rdflib.compare import isomorphic
 
@@ -20,7 +20,13 @@ from kg.iri import (
     iris_to_curies,
 )
 from kg.rdf_view import from_rdf, sparql, to_rdf, write_turtle
-from ontologies.errors import DataNotFoundError, InputError, ParseError, SchemaError
+from ontologies.errors import (
+    DataNotFoundError,
+    InputError,
+    ParseError,
+    SchemaError,
+    UnknownCodeError,
+)
 from ontologies.schema import make_relations
 
 ICD10 = "http://purl.bioontology.org/ontology/ICD10CM/"
@@ -129,6 +135,18 @@ def test_ntriples_via_rdflib(tiny_kg, tmp_path):
     assert_kg_equal(from_rdf(path), tiny_kg)
 
 
+def test_rdf_xml_round_trip_passes_the_safety_check(tiny_kg, tmp_path):
+    # rdflib's RDF/XML writer declares no entities, so defusedxml lets it through.
+    path = tmp_path / "kg.rdf"
+    to_rdf(tiny_kg).serialize(destination=str(path), format="xml", encoding="utf-8")
+    assert_kg_equal(from_rdf(path), tiny_kg)
+    bomb = tmp_path / "bomb.rdf"
+    text = path.read_text()
+    bomb.write_text(text.replace("?>", '?><!DOCTYPE rdf:RDF [<!ENTITY a "aaaa">]>', 1))
+    with pytest.raises(ParseError, match="bomb.rdf: refused unsafe XML"):
+        from_rdf(bomb)
+
+
 def test_dangling_relations_round_trip(tmp_path):
     r = make_relations(["ICD10CM:E11"], "is_a", ["ICD10CM:E99"], provenance="x")
     kg = KnowledgeGraph(tiny_concepts(), r, on_dangling="keep")
@@ -169,6 +187,14 @@ def test_read_errors(tmp_path):
     with pytest.raises(ParseError, match="'http://example.org/x' is not an IRI in a known"):
         from_rdf(foreign)
     assert from_rdf(foreign, prefixes={"EX": "http://example.org/"}).ids.tolist() == ["EX:x"]
+    # errors found in the tables read, not by the parser, also name the file
+    dangling = tmp_path / "dangling.ttl"
+    dangling.write_text("@prefix hp: <http://purl.obolibrary.org/obo/HP_> .\n"
+                        "hp:1 a <https://w3id.org/medkg/schema#Phenotype> .\n"
+                        "hp:1 <https://w3id.org/medkg/relation/is_a> hp:2 .\n")
+    with pytest.raises(UnknownCodeError, match="'HP:2'.*dangling.ttl"):
+        from_rdf(dangling)
+    assert len(from_rdf(dangling, on_dangling="keep").relations) == 1
 
 
 def test_sparql_select_ask_construct(tiny_kg):

@@ -9,8 +9,14 @@ import pytest
 
 import ontologies
 from ontologies.errors import ConfigError, DataNotFoundError, ParseError
-from ontologies.obo import (infer_semantic_type, iter_obo, normalize_xref, read_obo,
-                            relation_name, snake_case)
+from ontologies.obo import (
+    infer_semantic_type,
+    iter_obo,
+    normalize_xref,
+    read_obo,
+    relation_name,
+    snake_case,
+)
 
 OBO = Path(__file__).resolve().parents[1] / "fixtures" / "obo"
 MONDO = OBO / "mini_mondo.obo"
@@ -25,7 +31,7 @@ def triples(tables, relation=None):
     rel = tables.relations
     if relation is not None:
         rel = rel[rel["relation"] == relation]
-    return set(zip(rel["source"], rel["relation"], rel["target"]))
+    return set(zip(rel["source"], rel["relation"], rel["target"], strict=True))
 
 
 def test_terms_and_obsolete_dropped(mondo):
@@ -164,12 +170,25 @@ def test_bad_line_reports_line_number(tmp_path):
     ("def: unquoted definition []", "def: value"),
     ('synonym: missing quote" EXACT []', "synonym: value"),
     ("relationship: part_of", "relationship"),
+    ("is_a:", "is_a target ''"),
+    ("is_a: parent", "is_a target 'parent'"),
+    ("relationship: part_of UBERON", "relationship target 'UBERON'"),
 ])
 def test_malformed_values(tmp_path, line, message):
     path = _write(tmp_path, f"[Term]\nid: X:1\nname: a\n{line}\n")
     with pytest.raises(ParseError, match=message) as err:
         read_obo(path)
     assert err.value.line == 4
+
+
+def test_term_id_must_be_prefixed_and_terms_must_exist(tmp_path):
+    path = _write(tmp_path, "format-version: 1.4\n\n[Term]\nid: seizure\nname: a\n")
+    with pytest.raises(ParseError, match="id 'seizure'") as err:
+        read_obo(path)
+    assert err.value.line == 3  # the stanza's line
+    path = _write(tmp_path, "format-version: 1.4\n\n[Typedef]\nid: part_of\n")
+    with pytest.raises(ParseError, match=r"no \[Term\] stanza"):
+        read_obo(path)
 
 
 def test_missing_and_non_utf8_files(tmp_path):

@@ -36,12 +36,7 @@ KNOWN_BUGS: dict[tuple[str, str, str], str] = {
     ("OverflowError", "graphs/records/columns.py", "_to_string"): "coerce-id-inf",
     ("UnicodeDecodeError", "graphs/records/files.py", "header"): "records-header-encoding",
     ("TypeError", "graphs/records/files.py", "read_table"): "records-extra-field-index",
-    ("IndexError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
-    ("UnicodeDecodeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
-    ("AttributeError", "ontologies/rdf.py", "_parse"): "rdf-turtle-raw-errors",
     ("RecursionError", "graphs/records/fhir.py", "_load"): "json-deep-nesting",
-    ("TypeError", "ontologies/atc.py", "_parents"): "atc-no-ancestor",
-    ("EmptyDataError", "ontologies/atc.py", "_read"): "atc-leading-blank-lines",
 }
 
 

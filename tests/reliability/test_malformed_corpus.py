@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
@@ -644,41 +643,6 @@ gen("checkpoint/gnn_bad_rng(generated)", _gnn_checkpoint(rng={}), _gnn_restore, 
 # ====================================================================== known bugs
 #: case id -> (how it fails today, "<module>: <bug>"). Delete an entry once it is fixed.
 BUGS: dict[str, tuple[Any, str]] = {
-    "icd10cm/duplicate_code.xml": (MESSAGE, "ontologies.icd10cm: DuplicateIdError for a "
-                                   "repeated <diag> code names no file"),
-    "icd10cm/section_without_id.xml": (SILENT, "ontologies.icd10cm: a <section> without id "
-                                       "silently becomes concept 'ICD10CM:-'"),
-    "icd10cm/code_with_space.xml": (MESSAGE, "ontologies.icd10cm: a malformed <diag> code "
-                                    "raises SchemaError naming no file"),
-    "obo/empty.obo": (SILENT, "ontologies.obo: an empty file gives empty tables without error "
-                      "or log"),
-    "obo/empty_is_a.obo": (SILENT, "ontologies.obo: 'is_a:' without a target becomes a "
-                           "relation to ''"),
-    "obo/bad_id.obo": (MESSAGE, "ontologies.obo: an id that is not a CURIE raises SchemaError "
-                       "naming no file/line"),
-    **{f"rdf/{name}": (exc, f"ontologies.rdf: _parse lets rdflib's raw {exc.__name__} escape "
-                            "on Turtle input") for name, exc in [
-        ("truncated.ttl", IndexError), ("latin1.ttl", UnicodeDecodeError),
-        ("utf16.ttl", UnicodeDecodeError), ("variable.ttl", AttributeError)]},
-    "atc/leading_blank_lines.csv": (pd.errors.EmptyDataError, "ontologies.atc: _read lets "
-                                    "pandas' EmptyDataError escape when blank lines precede "
-                                    "the header (found by fuzzing)"),
-    "kg_rdf/bad_json_literal.ttl": (json.JSONDecodeError, "kg.rdf_view: a malformed medkg:json "
-                                    "literal raises raw JSONDecodeError (_value)"),
-    "kg_rdf/dtypes_not_object.ttl": (AttributeError, "kg.rdf_view: medkg:conceptDtypes that is "
-                                     "not a JSON object raises raw AttributeError"),
-    "kg_rdf/bad_attribute_escape.ttl": (UnicodeDecodeError, "kg.iri: attribute_name lets a raw "
-                                        "UnicodeDecodeError escape on '%FF'"),
-    "kg_rdf/probability_text.ttl": (SILENT, "kg.rdf_view: a non-numeric medkg:probability "
-                                    "silently becomes NaN"),
-    "kg_rdf/xml_bomb.owl": (SILENT, "kg.rdf_view: RDF/XML is parsed without defusedxml: "
-                            "entity expansion (billion laughs) is accepted"),
-    "kg_rdf/external_entity.owl": (SILENT, "kg.rdf_view: RDF/XML with an external entity "
-                                   "(XXE) is accepted silently"),
-    "kg_store/dtypes_not_object": (AttributeError, "kg.storage: concept_dtypes that is not an "
-                                   "object raises raw AttributeError (kg.tables.apply_dtype_spec)"),
-    "kg_store/deeply_nested_manifest": (RecursionError, "kg.storage: a deeply nested "
-                                        "metadata.json raises raw RecursionError"),
     "mimic3/latin1_header": (UnicodeDecodeError, "graphs.records.files: header() lets a raw "
                              "UnicodeDecodeError escape"),
     "mimic3/utf16": (UnicodeDecodeError, "graphs.records.files: header() lets a raw "
@@ -818,9 +782,7 @@ def _atc_missing_parent(tmp: Path, caplog: Any) -> None:
     assert t.relations[["source", "target"]].values.tolist() == [["ATC:X01AA01", "ATC:X"]]
 
 
-@documented("atc/no_ancestor", ("atc/no_ancestor.csv",),
-            bug=(TypeError, "ontologies.atc: _parents raises raw TypeError when a code has no "
-                            "ancestor row at all, e.g. a table of level-5 codes only"))
+@documented("atc/no_ancestor", ("atc/no_ancestor.csv",))
 def _atc_no_ancestor(tmp: Path, caplog: Any) -> None:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -894,9 +856,6 @@ def test_deeply_nested_config(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, raises=subprocess.TimeoutExpired,
-                   reason="kg.rdf_view: from_rdf expands a billion-laughs RDF/XML file (no "
-                          "defusedxml check): the parse runs for minutes, a denial of service")
 def test_kg_from_rdf_full_xml_bomb(tmp_path: Path) -> None:
     """The 10**9-fold bomb of tests/fixtures/rdf, in a child process with a time limit."""
     code = ("import sys; from kg.rdf_view import from_rdf\n"
