@@ -72,6 +72,8 @@ class TrainConfig:
         objective: ``multilabel`` (one logit per label) or ``link`` (patient-label
             scores against drug-node embeddings, trained with negative sampling).
         neg_ratio: Negatives sampled per positive pair with ``objective="link"``.
+        label_readout: Multi-label graph models also score each label through its own
+            node in the graph (see :class:`gnn.predictor.PatientPredictor`).
         pos_weight: Weigh positives by their train-set negative/positive ratio.
         progress: Show tqdm progress bars.
         threads: torch intra-op threads (None: leave torch's setting alone).
@@ -97,6 +99,7 @@ class TrainConfig:
     n_boot: int = 1000  # stable 95% percentile intervals
     objective: str = "multilabel"  # the comorbidity/treatment tasks are multi-label
     neg_ratio: int = 5  # common negative-sampling ratio for link prediction
+    label_readout: bool = False  # opt-in: needs the labels' concepts in the cohort graph
     pos_weight: bool = False  # plain BCE keeps probabilities calibrated
     progress: bool = True  # long runs show progress; silence with progress=False
     threads: int | None = None  # respect OMP_NUM_THREADS / torch's default
@@ -138,6 +141,7 @@ class TrainConfig:
         self.n_boot = _int("n_boot", self.n_boot, 0)
         self.objective = _choice("objective", self.objective, OBJECTIVES)
         self.neg_ratio = _int("neg_ratio", self.neg_ratio, 1)
+        self.label_readout = _bool("label_readout", self.label_readout)
         self.pos_weight = _bool("pos_weight", self.pos_weight)
         self.progress = _bool("progress", self.progress)
         self.threads = _optional(self.threads)
@@ -148,6 +152,9 @@ class TrainConfig:
                               f"for model={self.model!r} / fusion={self.resolved_fusion!r}")
         if self.objective == "link" and self.batch_size is not None:
             raise ConfigError("objective='link' scores every patient against every drug node "
+                              "and needs full-batch training: set batch_size=None")
+        if self.label_readout and self.batch_size is not None:
+            raise ConfigError("label_readout reads the label nodes' full-graph embeddings "
                               "and needs full-batch training: set batch_size=None")
 
     @property
