@@ -22,7 +22,10 @@ Coding systems become CURIE prefixes through :data:`SYSTEMS` (SNOMED CT ->
 resolved to resource ids. Times with UTC offsets are converted to UTC.
 
 Files are parsed with :mod:`json` (no code execution) after a size check; a malformed
-bundle raises :class:`~ontologies.errors.ParseError` naming the file and entry index.
+bundle (including the non-JSON numbers ``NaN``/``Infinity`` and nesting too deep to
+parse) raises :class:`~ontologies.errors.ParseError` naming the file and entry index, and
+a bad value (a date, a repeated Patient id) a
+:class:`~ontologies.errors.SchemaError` naming the file and entry, never the value.
 Bundles without a Patient (Synthea's hospital and practitioner files) are skipped.
 
 Examples:
@@ -44,12 +47,14 @@ Examples:
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from graphs.records.columns import SOURCE_FILE, SOURCE_ROW
 from graphs.records.icd import drop_malformed, icd9_curies, icd10_curies, map_diagnoses
 from graphs.records.normalise import sex_codes
 from graphs.records.registry import READERS, finish
@@ -73,14 +78,15 @@ SYSTEMS = {
 #: Largest bundle read by default (Synthea bundles of long lives reach tens of MB).
 MAX_BYTES = 256 * 2**20
 
-_COLUMNS = {
+# every row ends with its provenance (file name, entry index) for validation messages
+_COLUMNS = {name: cols + [SOURCE_FILE, SOURCE_ROW] for name, cols in {
     "patients": ["patient_id", "sex", "birth_date", "death_date"],
     "visits": ["patient_id", "visit_id", "start", "end", "visit_type"],
     "diagnoses": ["patient_id", "visit_id", "source_code", "time"],
     "medications": ["patient_id", "visit_id", "code", "label", "start", "end"],
     "procedures": ["patient_id", "visit_id", "code", "time"],
     "observations": ["patient_id", "visit_id", "code", "value", "unit", "time"],
-}
+}.items()}
 
 
 @READERS.register("fhir")
@@ -108,6 +114,8 @@ def read_fhir(
         DataNotFoundError: No folder or no JSON file in it.
         InputError: A file exceeds ``max_bytes``.
         ParseError: Invalid JSON, not a Bundle, or a malformed entry (file and entry index).
+        SchemaError: A value of the wrong kind (e.g. a birthDate that is not a date) or a
+            repeated Patient/Encounter id (file and entry index).
     """
     folder = Path(folder)
     if folder.is_file():
@@ -147,14 +155,23 @@ def _load(path: Path, max_bytes: int) -> Any:
     if size > max_bytes:
         raise InputError(f"{path}: {size} bytes is more than max_bytes={max_bytes}; "
                          "raise max_bytes to read it")
+    def refuse(constant: str) -> None:
+        # Python's json accepts these, JSON (RFC 8259) does not: an infinite lab value
+        # would pass every later check
+        raise ParseError(f"{constant!r} is not a JSON number: expected a FHIR JSON bundle",
+                         path=path)
+
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
+            return json.load(handle, parse_constant=refuse)
     except json.JSONDecodeError as err:
         raise ParseError(f"invalid JSON ({err.msg}, column {err.colno})", path=path,
                          line=err.lineno) from None
     except UnicodeDecodeError:
         raise ParseError("not UTF-8 text: expected a FHIR JSON bundle", path=path) from None
+    except RecursionError:  # the parser recurses once per nesting level
+        raise ParseError("JSON nested too deeply: expected a FHIR JSON bundle",
+                         path=path) from None
 
 
 def _read_bundle(bundle: Any, path: Path, rows: dict[str, list[tuple]],
@@ -188,7 +205,7 @@ def _read_bundle(bundle: Any, path: Path, rows: dict[str, list[tuple]],
     for i, kind, res in resources:
         where = f"entry {i} ({kind})"
         try:
-            _one(kind, res, refs, medications, rows, dropped)
+            _one(kind, res, refs, medications, rows, dropped, (path.name, i))
         except (KeyError, TypeError, AttributeError, ValueError) as err:
             raise ParseError(f"{where}: malformed resource ({type(err).__name__}: {err}); "
                              "expected FHIR R4", path=path) from None
@@ -196,10 +213,11 @@ def _read_bundle(bundle: Any, path: Path, rows: dict[str, list[tuple]],
 
 
 def _one(kind: str, res: dict, refs: dict[str, str], medications: dict[str, dict],
-         rows: dict[str, list[tuple]], dropped: dict[str, int]) -> None:
+         rows: dict[str, list[tuple]], dropped: dict[str, int], src: tuple[str, int]) -> None:
+    """Appends the rows of one resource, each ending with ``src`` (file, entry index)."""
     if kind == "Patient":
         rows["patients"].append((res["id"], res.get("gender"), res.get("birthDate"),
-                                 res.get("deceasedDateTime")))
+                                 res.get("deceasedDateTime"), *src))
         return
     if kind not in ("Encounter", "Condition", "MedicationRequest", "Observation", "Procedure"):
         return
@@ -211,7 +229,7 @@ def _one(kind: str, res: dict, refs: dict[str, str], medications: dict[str, dict
         period = res.get("period") or {}
         cls = res.get("class") or {}
         rows["visits"].append((patient, res["id"], period.get("start"), period.get("end"),
-                               _visit_type(cls.get("code"))))
+                               _visit_type(cls.get("code")), *src))
         return
     if kind == "MedicationRequest":
         concept = res.get("medicationCodeableConcept")
@@ -224,18 +242,18 @@ def _one(kind: str, res: dict, refs: dict[str, str], medications: dict[str, dict
         period = (res.get("dispenseRequest") or {}).get("validityPeriod") or {}
         rows["medications"].append((patient, visit, code, label,
                                     res.get("authoredOn") or period.get("start"),
-                                    period.get("end")))
+                                    period.get("end"), *src))
         return
     code, _ = _coding(res.get("code"))
     if kind == "Condition":
         time = res.get("onsetDateTime") or res.get("recordedDate")
-        target, row = "diagnoses", (patient, visit, code, time)
+        target, row = "diagnoses", (patient, visit, code, time, *src)
     elif kind == "Procedure":
         time = res.get("performedDateTime") or (res.get("performedPeriod") or {}).get("start")
-        target, row = "procedures", (patient, visit, code, time)
+        target, row = "procedures", (patient, visit, code, time, *src)
     else:
         time = res.get("effectiveDateTime") or res.get("issued")
-        _observations(res, patient, visit, code, time, rows, dropped)
+        _observations(res, (patient, visit), code, time, rows, dropped, src)
         return
     if code is None:
         key = f"{target}_unknown_system"
@@ -244,8 +262,9 @@ def _one(kind: str, res: dict, refs: dict[str, str], medications: dict[str, dict
     rows[target].append(row)
 
 
-def _observations(res: dict, patient: str, visit: str | None, code: str | None, time: Any,
-                  rows: dict[str, list[tuple]], dropped: dict[str, int]) -> None:
+def _observations(res: dict, owner: tuple[str, str | None], code: str | None, time: Any,
+                  rows: dict[str, list[tuple]], dropped: dict[str, int],
+                  src: tuple[str, int]) -> None:
     # a panel (blood pressure) has its values in components, each with its own code
     parts = [(code, res.get("valueQuantity"))]
     for comp in res.get("component") or []:
@@ -258,10 +277,21 @@ def _observations(res: dict, patient: str, visit: str | None, code: str | None, 
                 dropped.get("observations_unknown_system", 0) + 1
             continue
         value = quantity.get("value")
-        if value is not None and not isinstance(value, (int, float)):
-            raise ValueError(f"valueQuantity.value {value!r} is not a number")
-        rows["observations"].append((patient, visit, part_code, value,
-                                     quantity.get("unit") or quantity.get("code"), time))
+        if value is not None and not _finite(value):
+            raise ValueError(f"valueQuantity.value (a JSON {type(value).__name__}) is not a "
+                             "finite number")
+        rows["observations"].append((*owner, part_code, value,
+                                     quantity.get("unit") or quantity.get("code"), time, *src))
+
+
+def _finite(value: Any) -> bool:
+    # bool is an int in Python but not a quantity; 1e400 parses as an infinite float
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an integer beyond float range
+        return False
 
 
 def _ref(obj: Any, refs: dict[str, str]) -> str | None:

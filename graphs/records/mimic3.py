@@ -60,7 +60,9 @@ from graphs.records.files import (
     find_table,
     id_filter,
     parse_dates,
+    parse_numbers,
     read_table,
+    sourced,
 )
 from graphs.records.icd import drop_malformed, icd9_curies, map_diagnoses
 from graphs.records.normalise import first_present, name_curies, ndc_curies, sex_codes
@@ -108,29 +110,32 @@ def read_mimic3(
     files["patients"] = path.name
     pat = parse_dates(read_table(path, ["subject_id", "gender", "dob"], ["dod"], **opts),
                       ["dob", "dod"], path)
-    patients_t = pd.DataFrame({"patient_id": pat["subject_id"], "sex": sex_codes(pat["gender"]),
-                               "birth_date": pat["dob"], "death_date": pat["dod"]})
+    patients_t = sourced(pd.DataFrame({
+        "patient_id": pat["subject_id"], "sex": sex_codes(pat["gender"]),
+        "birth_date": pat["dob"], "death_date": pat["dod"]}), path)
 
     path = find_table(folder, "admissions")
     files["admissions"] = path.name
     adm = parse_dates(read_table(path, ["subject_id", "hadm_id", "admittime", "dischtime"],
                                  ["admission_type"], **opts),
                       ["admittime", "dischtime"], path)
-    visits = pd.DataFrame({"patient_id": adm["subject_id"], "visit_id": adm["hadm_id"],
-                           "start": adm["admittime"], "end": adm["dischtime"],
-                           "visit_type": adm["admission_type"].str.strip().str.lower()})
+    visits = sourced(pd.DataFrame({
+        "patient_id": adm["subject_id"], "visit_id": adm["hadm_id"],
+        "start": adm["admittime"], "end": adm["dischtime"],
+        "visit_type": adm["admission_type"].str.strip().str.lower()}), path)
     discharge = visits.set_index("visit_id")["end"]
     discharge = discharge[~discharge.index.duplicated()]
 
     path = find_table(folder, "diagnoses_icd")
     files["diagnoses_icd"] = path.name
-    dx = read_table(path, ["subject_id", "hadm_id", "seq_num", "icd9_code"], **opts)
+    dx = parse_numbers(read_table(path, ["subject_id", "hadm_id", "seq_num", "icd9_code"],
+                                  **opts), ["seq_num"], path, integer=True)
     dropped["diagnoses_empty_code"] = int(dx["icd9_code"].isna().sum())
     dx = dx[dx["icd9_code"].notna()]
-    diagnoses = pd.DataFrame({
+    diagnoses = sourced(pd.DataFrame({
         "patient_id": dx["subject_id"], "visit_id": dx["hadm_id"],
         "source_code": icd9_curies(dx["icd9_code"], "dx"),
-        "time": dx["hadm_id"].map(discharge), "seq_num": dx["seq_num"]})
+        "time": dx["hadm_id"].map(discharge), "seq_num": dx["seq_num"]}), path)
     diagnoses = drop_malformed(diagnoses, "source_code", dx["icd9_code"], "diagnoses", dropped)
     diagnoses, mapping_counts = map_diagnoses(diagnoses, map_to_icd10, gem_options)
 
@@ -139,13 +144,14 @@ def read_mimic3(
     path = find_table(folder, "procedures_icd", required=False)
     if path is not None:
         files["procedures_icd"] = path.name
-        pr = read_table(path, ["subject_id", "hadm_id", "seq_num", "icd9_code"], **opts)
+        pr = parse_numbers(read_table(path, ["subject_id", "hadm_id", "seq_num", "icd9_code"],
+                                      **opts), ["seq_num"], path, integer=True)
         dropped["procedures_empty_code"] = int(pr["icd9_code"].isna().sum())
         pr = pr[pr["icd9_code"].notna()]
-        procedures = pd.DataFrame({
+        procedures = sourced(pd.DataFrame({
             "patient_id": pr["subject_id"], "visit_id": pr["hadm_id"],
             "code": icd9_curies(pr["icd9_code"], "sg"), "time": pr["hadm_id"].map(discharge),
-            "seq_num": pd.to_numeric(pr["seq_num"], errors="coerce").astype("Int64")})
+            "seq_num": pr["seq_num"]}), path)
         tables["procedures"] = drop_malformed(procedures, "code", pr["icd9_code"],
                                               "procedures", dropped)
 
@@ -158,10 +164,10 @@ def read_mimic3(
         code = ndc_curies(rx["ndc"]).fillna(name_curies(rx["drug"], "MIMIC3DRUG"))
         dropped["medications_no_code"] = int(code.isna().sum())
         ok = code.notna().to_numpy()
-        tables["medications"] = pd.DataFrame({
+        tables["medications"] = sourced(pd.DataFrame({
             "patient_id": rx["subject_id"], "visit_id": rx["hadm_id"], "code": code,
             "label": rx["drug"].str.strip(), "start": rx["startdate"],
-            "end": rx["enddate"]})[ok]
+            "end": rx["enddate"]}), path)[ok]
 
     path = find_table(folder, "noteevents", required=False) if notes else None
     if path is not None:
@@ -193,7 +199,7 @@ def _read_notes(path: Path, keep: Callable | None, chunksize: int | None, progre
     if errors["n"]:
         dropped["notes_iserror"] = errors["n"]
         log.info("dropped %d NOTEEVENTS rows flagged ISERROR", errors["n"])
-    return pd.DataFrame({
+    return sourced(pd.DataFrame({
         "patient_id": nt["subject_id"], "visit_id": nt["hadm_id"], "note_id": nt["row_id"],
         "category": nt["category"].str.strip(),
-        "time": first_present(nt["charttime"], nt["chartdate"]), "text": nt["text"]})
+        "time": first_present(nt["charttime"], nt["chartdate"]), "text": nt["text"]}), path)

@@ -17,7 +17,8 @@ note/radiology   (same columns; both optional)
 
 MIMIC-IV gives no birth date, only the age (``anchor_age``) in a shifted year
 (``anchor_year``); ``birth_date`` is approximated as 1 January of
-``anchor_year - anchor_age`` (off by up to a year; ages above 89 are recorded as 91).
+``anchor_year - anchor_age`` (off by up to a year; ages above 89 are recorded as 91); a
+fractional or negative age, or a year pandas cannot hold, is an error naming the row.
 ICD-10 codes are stored without dots (``E119`` -> ``ICD10CM:E11.9``); ICD-10-PCS
 procedure codes become ``ICD10PCS:<code>``. ICD-9 codes are dotted (procedures as
 ``ICD9PROC:``) and, for diagnoses,
@@ -60,7 +61,9 @@ from graphs.records.files import (
     find_table,
     id_filter,
     parse_dates,
+    parse_numbers,
     read_table,
+    sourced,
 )
 from graphs.records.icd import drop_malformed, icd9_curies, icd10_curies, map_diagnoses
 from graphs.records.normalise import name_curies, ndc_curies, sex_codes
@@ -114,29 +117,31 @@ def read_mimic4(
     files["patients"] = _rel(path, folder)
     pat = parse_dates(read_table(path, ["subject_id", "gender", "anchor_age", "anchor_year"],
                                  ["dod"], **opts), ["dod"], path)
-    patients_t = pd.DataFrame({"patient_id": pat["subject_id"], "sex": sex_codes(pat["gender"]),
-                               "birth_date": _birth_dates(pat, path), "death_date": pat["dod"]})
+    patients_t = sourced(pd.DataFrame({
+        "patient_id": pat["subject_id"], "sex": sex_codes(pat["gender"]),
+        "birth_date": _birth_dates(pat, path), "death_date": pat["dod"]}), path)
 
     path = find_table(folder, "admissions", _HOSP)
     files["admissions"] = _rel(path, folder)
     adm = parse_dates(read_table(path, ["subject_id", "hadm_id", "admittime", "dischtime"],
                                  ["admission_type"], **opts), ["admittime", "dischtime"], path)
-    visits = pd.DataFrame({"patient_id": adm["subject_id"], "visit_id": adm["hadm_id"],
-                           "start": adm["admittime"], "end": adm["dischtime"],
-                           "visit_type": adm["admission_type"].str.strip().str.lower()})
+    visits = sourced(pd.DataFrame({
+        "patient_id": adm["subject_id"], "visit_id": adm["hadm_id"],
+        "start": adm["admittime"], "end": adm["dischtime"],
+        "visit_type": adm["admission_type"].str.strip().str.lower()}), path)
     discharge = visits.drop_duplicates("visit_id").set_index("visit_id")["end"]
 
     path = find_table(folder, "diagnoses_icd", _HOSP)
     files["diagnoses_icd"] = _rel(path, folder)
-    dx = read_table(path, ["subject_id", "hadm_id", "seq_num", "icd_code", "icd_version"],
-                    **opts)
+    dx = parse_numbers(read_table(path, ["subject_id", "hadm_id", "seq_num", "icd_code",
+                                         "icd_version"], **opts), ["seq_num"], path, integer=True)
     dropped["diagnoses_empty_code"] = int(dx["icd_code"].isna().sum())
     dx = dx[dx["icd_code"].notna()]
     is9 = _is_icd9(dx, path)
     source = icd10_curies(dx["icd_code"]).where(~is9, icd9_curies(dx["icd_code"], "dx"))
-    diagnoses = pd.DataFrame({
+    diagnoses = sourced(pd.DataFrame({
         "patient_id": dx["subject_id"], "visit_id": dx["hadm_id"], "source_code": source,
-        "time": dx["hadm_id"].map(discharge), "seq_num": dx["seq_num"]})
+        "time": dx["hadm_id"].map(discharge), "seq_num": dx["seq_num"]}), path)
     diagnoses = drop_malformed(diagnoses, "source_code", dx["icd_code"], "diagnoses", dropped)
     diagnoses, mapping_counts = map_diagnoses(diagnoses, map_to_icd10, gem_options)
     tables = {"patients": patients_t, "visits": visits, "diagnoses": diagnoses}
@@ -146,16 +151,17 @@ def read_mimic4(
         files["procedures_icd"] = _rel(path, folder)
         pr = read_table(path, ["subject_id", "hadm_id", "icd_code", "icd_version"],
                         ["seq_num", "chartdate"], **opts)
-        pr = parse_dates(pr, ["chartdate"], path)
+        pr = parse_numbers(parse_dates(pr, ["chartdate"], path), ["seq_num"], path,
+                           integer=True)
         dropped["procedures_empty_code"] = int(pr["icd_code"].isna().sum())
         pr = pr[pr["icd_code"].notna()]
         is9 = _is_icd9(pr, path)
         code = icd10_curies(pr["icd_code"], "ICD10PCS").where(
             ~is9, icd9_curies(pr["icd_code"], "sg"))
-        procedures = pd.DataFrame({
+        procedures = sourced(pd.DataFrame({
             "patient_id": pr["subject_id"], "visit_id": pr["hadm_id"], "code": code,
             "time": pr["chartdate"].fillna(pr["hadm_id"].map(discharge)),
-            "seq_num": pd.to_numeric(pr["seq_num"], errors="coerce").astype("Int64")})
+            "seq_num": pr["seq_num"]}), path)
         tables["procedures"] = drop_malformed(procedures, "code", pr["icd_code"],
                                               "procedures", dropped)
 
@@ -167,10 +173,10 @@ def read_mimic4(
                          ["starttime", "stoptime"], path)
         code = ndc_curies(rx["ndc"]).fillna(name_curies(rx["drug"], "MIMIC4DRUG"))
         dropped["medications_no_code"] = int(code.isna().sum())
-        tables["medications"] = pd.DataFrame({
+        tables["medications"] = sourced(pd.DataFrame({
             "patient_id": rx["subject_id"], "visit_id": rx["hadm_id"], "code": code,
             "label": rx["drug"].str.strip(), "start": rx["starttime"],
-            "end": rx["stoptime"]})[code.notna().to_numpy()]
+            "end": rx["stoptime"]}), path)[code.notna().to_numpy()]
 
     if notes:
         note_parts = []
@@ -183,10 +189,10 @@ def read_mimic4(
             nt = read_table(path, ["note_id", "subject_id", "hadm_id", "text"],
                             ["note_type", "charttime"], **opts)
             nt = parse_dates(nt, ["charttime"], path, private=True)
-            note_parts.append(pd.DataFrame({
+            note_parts.append(sourced(pd.DataFrame({
                 "patient_id": nt["subject_id"], "visit_id": nt["hadm_id"],
                 "note_id": nt["note_id"], "category": nt["note_type"].fillna(name),
-                "time": nt["charttime"], "text": nt["text"]}))
+                "time": nt["charttime"], "text": nt["text"]}), path))
         if note_parts:
             tables["notes"] = pd.concat(note_parts, ignore_index=True)
 
@@ -212,14 +218,19 @@ def _is_icd9(df: pd.DataFrame, path: Path) -> pd.Series:
 
 
 def _birth_dates(pat: pd.DataFrame, path: Path) -> pd.Series:
-    age = pd.to_numeric(pat["anchor_age"], errors="coerce")
-    year = pd.to_numeric(pat["anchor_year"], errors="coerce")
-    for col, num in (("anchor_age", age), ("anchor_year", year)):
-        bad = (num.isna() & pat[col].notna()) | (num < 0)
+    """1 January of ``anchor_year - anchor_age``; bad values are errors (never NaT)."""
+    parse_numbers(pat, ["anchor_age", "anchor_year"], path, integer=True)
+    age, year = pat["anchor_age"], pat["anchor_year"]
+    born = year - age
+    low, high = pd.Timestamp.min.year + 1, pd.Timestamp.max.year
+    for col, bad, expected in (
+            ("anchor_age", age < 0, "value is negative: expected an age in years"),
+            ("anchor_year", born.notna() & ~born.between(low, high),
+             f"anchor_year - anchor_age is outside the years pandas can hold ({low}..{high})")):
+        bad = bad.fillna(False).to_numpy(dtype=bool)
         if bad.any():
-            row = pat.index[int(np.flatnonzero(bad.to_numpy())[0])]
-            raise SchemaError(f"{path.name}: column {col!r}, data row {row}: value "
-                              f"{pat[col].loc[row]!r} is not a non-negative whole number")
-    born = (year - age).astype("Int64")
+            row = pat.index[int(np.flatnonzero(bad)[0])]
+            # ages and (shifted) years date a patient: say what is wrong, not the value
+            raise SchemaError(f"{path.name}: column {col!r}, data row {row}: {expected}")
     text = born.astype("string") + "-01-01"
-    return pd.to_datetime(text, format="%Y-%m-%d", errors="coerce")
+    return pd.to_datetime(text, format="%Y-%m-%d").astype("datetime64[ns]")

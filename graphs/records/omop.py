@@ -57,7 +57,9 @@ from graphs.records.files import (
     find_table,
     id_filter,
     parse_dates,
+    parse_numbers,
     read_table,
+    sourced,
 )
 from graphs.records.icd import icd9_curies, icd10_curies
 from graphs.records.normalise import first_present, name_curies
@@ -107,12 +109,13 @@ def read_omop(
     raw: dict[str, pd.DataFrame] = {}
 
     def read(name: str, columns: list[str], optional: list[str], dates: list[str],
-             required: bool = False) -> pd.DataFrame | None:
+             required: bool = False, numbers: tuple[str, ...] = ()) -> pd.DataFrame | None:
         path = find_table(folder, name, required=required)
         if path is None:
             return None
         files[name] = path.name
-        return parse_dates(read_table(path, columns, optional, **opts), dates, path)
+        df = parse_dates(read_table(path, columns, optional, **opts), dates, path)
+        return parse_numbers(df, numbers, path)
 
     person = read("person", ["person_id", "gender_concept_id"],
                   ["year_of_birth", "month_of_birth", "day_of_birth", "birth_datetime"],
@@ -141,13 +144,14 @@ def read_omop(
                                "measurement_date"],
                                ["value_as_number", "unit_source_value",
                                 "measurement_source_value", "measurement_source_concept_id",
-                                "visit_occurrence_id"], ["measurement_date"])
+                                "visit_occurrence_id"], ["measurement_date"],
+                               numbers=("value_as_number",))
 
     vocab = _Vocabulary(folder if concepts else None, raw, chunksize, progress)
     if vocab.path is not None:
         files["concept"] = vocab.path.name
 
-    born = _birth_dates(person, files["person"])
+    born = _birth_dates(person, Path(files["person"]))
     dead = pd.Series(pd.NaT, index=person.index, dtype="datetime64[ns]")
     if death is not None:
         first = death.dropna(subset=["death_date"]).groupby("person_id")["death_date"].min()
@@ -198,6 +202,10 @@ def read_omop(
             "value": m["value_as_number"], "unit": m["unit_source_value"],
             "time": m["measurement_date"]}), "observations", dropped)
 
+    source = {"patients": "person", "visits": "visit_occurrence",
+              "diagnoses": "condition_occurrence", "medications": "drug_exposure",
+              "procedures": "procedure_occurrence", "observations": "measurement"}
+    tables = {name: sourced(table, files[source[name]]) for name, table in tables.items()}
     counts = tables["diagnoses"]["mapping"].value_counts()
     meta = {"format": "omop", "folder": str(folder), "files": files,
             "mapping": {str(k): int(v) for k, v in counts.items()},
@@ -267,17 +275,31 @@ def _keep_coded(df: pd.DataFrame, name: str, dropped: dict[str, int]) -> pd.Data
     return df[ok.to_numpy(dtype=bool)]
 
 
-def _birth_dates(person: pd.DataFrame, path: str) -> pd.Series:
-    parts = {}
-    for col, default in (("year_of_birth", None), ("month_of_birth", 1), ("day_of_birth", 1)):
-        num = pd.to_numeric(person[col], errors="coerce")
-        bad = (num.isna() & person[col].notna()).to_numpy(dtype=bool)
+def _birth_dates(person: pd.DataFrame, path: Path) -> pd.Series:
+    """birth_datetime, else the date from year/month/day of birth (month and day default to 1).
+
+    Parts that are not whole numbers, out of range or that make no date (30 February) are
+    errors naming the column and data row; the values are not shown (they date a person).
+    """
+    parse_numbers(person, ["year_of_birth", "month_of_birth", "day_of_birth"], path,
+                  integer=True)
+    year, month, day = (person[c] for c in ("year_of_birth", "month_of_birth",
+                                            "day_of_birth"))
+    low, high = pd.Timestamp.min.year + 1, pd.Timestamp.max.year
+    frame = pd.DataFrame({"year": year, "month": month.fillna(1), "day": day.fillna(1)})
+    known = frame.dropna()  # no year: no date from the parts
+    ok = known["month"].between(1, 12) & known["day"].between(1, 31)
+    from_parts = pd.to_datetime(known[ok], errors="coerce").reindex(frame.index)
+    for where, bad, expected in (
+            ("column 'year_of_birth'", ~year.between(low, high),
+             f"value is not a year in {low}..{high}"),
+            ("column 'month_of_birth'", ~month.between(1, 12), "value is not a month (1..12)"),
+            ("column 'day_of_birth'", ~day.between(1, 31),
+             "value is not a day of the month (1..31)"),
+            ("columns 'year_of_birth', 'month_of_birth', 'day_of_birth'",
+             year.notna() & from_parts.isna(), "the values make no date")):
+        bad = bad.fillna(False).to_numpy(dtype=bool)  # missing parts are not errors
         if bad.any():
             row = person.index[int(np.flatnonzero(bad)[0])]
-            raise SchemaError(f"{path}: column {col!r}, data row {row}: value "
-                              f"{person[col].loc[row]!r} is not a whole number")
-        parts[col] = num if default is None else num.fillna(default)
-    frame = pd.DataFrame({"year": parts["year_of_birth"], "month": parts["month_of_birth"],
-                          "day": parts["day_of_birth"]})
-    from_parts = pd.to_datetime(frame, errors="coerce")
+            raise SchemaError(f"{path.name}: {where}, data row {row}: {expected}")
     return person["birth_datetime"].astype("datetime64[ns]").fillna(from_parts)

@@ -22,6 +22,7 @@ from typing import Any
 
 import pandas as pd
 
+from graphs.records.columns import SOURCE_FILE, SOURCE_ROW
 from graphs.records.schema import TABLE_NAMES, PatientRecords, drop_orphans
 from ontologies.registry import Registry
 
@@ -51,6 +52,10 @@ def finish(tables: dict[str, pd.DataFrame], root: str | os.PathLike | None,
            metadata: dict[str, Any]) -> PatientRecords:
     """Assembles reader output: drops orphan events, validates, records counts.
 
+    Tables may carry the provenance columns of :func:`graphs.records.files.sourced`, so
+    that validation errors name the user's file and row; they are dropped once the
+    records are valid.
+
     Args:
         tables: Some of the table names mapped to DataFrames (missing tables stay empty).
         root: The extract's folder (for relative modality paths).
@@ -68,6 +73,9 @@ def finish(tables: dict[str, pd.DataFrame], root: str | os.PathLike | None,
             {f"{k}_unknown_patient_or_visit": v for k, v in dropped.items()})
     records.metadata = metadata
     records.validate()
+    for name in TABLE_NAMES:
+        table = getattr(records, name)
+        setattr(records, name, table.drop(columns=[SOURCE_FILE, SOURCE_ROW], errors="ignore"))
     metadata["counts"] = records.summary()
     log.info("read %s records: %s", metadata.get("format", "?"), metadata["counts"])
     return records

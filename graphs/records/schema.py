@@ -43,6 +43,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from graphs.records.columns import (
     MAPPINGS,
@@ -53,9 +54,16 @@ from graphs.records.columns import (
     describe_value,
     empty_table,
     isin,
+    locate,
 )
 from ontologies.atomic import atomic_dir, atomic_write
-from ontologies.errors import DataNotFoundError, DuplicateIdError, InputError, SchemaError
+from ontologies.errors import (
+    DataNotFoundError,
+    DuplicateIdError,
+    InputError,
+    ParseError,
+    SchemaError,
+)
 
 __all__ = ["PatientRecords", "TABLE_NAMES", "coerce_table", "concat", "drop_orphans"]
 
@@ -126,7 +134,9 @@ class PatientRecords:
         Raises:
             SchemaError: A missing column, an uncastable value, an unknown category, a
                 visit whose patient is unknown or an event whose visit is unknown. The
-                message names table, column and row, never a patient id or note text.
+                message names table, column and row (the source file and its row when the
+                tables carry provenance columns, see
+                :func:`~graphs.records.columns.locate`), never an id, a date or note text.
             DuplicateIdError: A patient or visit id occurs twice.
         """
         self.coerce()
@@ -138,7 +148,7 @@ class PatientRecords:
         for name in _CODE_TABLES:
             _curies(getattr(self, name), name)
         _curies(self.diagnoses, "diagnoses", "source_code")
-        for name in TABLE_NAMES[1:]:
+        for name in TABLE_NAMES:
             _required(getattr(self, name), name, "patient_id")
         _required(self.visits, "visits", "visit_id")
         _required(self.notes, "notes", "note_id")
@@ -154,8 +164,8 @@ class PatientRecords:
             wrong = (owner.notna() & (owner != table["patient_id"])).fillna(False).to_numpy()
             if wrong.any():
                 row = int(np.flatnonzero(wrong)[0])
-                raise SchemaError(f"{name}: row {row}: visit_id belongs to another patient "
-                                  "than the row's patient_id")
+                raise SchemaError(f"{locate(table, name, row)}: visit_id belongs to another "
+                                  "patient than the row's patient_id")
         return self
 
     # ------------------------------------------------------------------ queries
@@ -254,6 +264,12 @@ class PatientRecords:
     def load(cls, folder: str | os.PathLike) -> PatientRecords:
         """Reads a folder written by :meth:`save` and validates it.
 
+        Raises:
+            DataNotFoundError: The folder, ``metadata.json`` or a table file is missing.
+            SchemaError: ``metadata.json`` is not the JSON object :meth:`save` writes, or
+                a table is invalid (the message names the folder and the table).
+            ParseError: A table file is not readable parquet (names the file).
+
         Examples:
             >>> import tempfile, pathlib
             >>> folder = pathlib.Path(tempfile.mkdtemp()) / "rec"
@@ -266,25 +282,55 @@ class PatientRecords:
         if not meta_path.is_file():
             raise DataNotFoundError(f"{str(folder)!r} is not a saved PatientRecords folder: "
                                     "metadata.json is missing")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise SchemaError(f"{meta_path}: not valid JSON ({err.msg} at line {err.lineno})") \
-                from None
+        meta = _read_metadata(meta_path)
         tables = {}
         for name in TABLE_NAMES:
             path = folder / f"{name}.parquet"
             if not path.is_file():
                 raise DataNotFoundError(f"{str(path)!r} is missing from the saved records")
-            tables[name] = pd.read_parquet(path)
+            try:
+                tables[name] = pd.read_parquet(path)
+            except (pa.ArrowException, OSError, ValueError) as err:
+                raise ParseError(f"not a readable parquet table ({type(err).__name__}); "
+                                 "expected a file written by PatientRecords.save",
+                                 path=path) from None
         root = meta.get("root")
         rec = cls(**tables, root=None if root is None else Path(root),
                   metadata=meta.get("metadata", {}))
-        return rec.validate()
+        try:
+            return rec.validate()
+        except SchemaError as err:
+            raise type(err)(f"{folder}: the saved records are invalid: {err}") from None
 
     def __repr__(self) -> str:
         counts = ", ".join(f"{k}={len(getattr(self, k))}" for k in TABLE_NAMES)
         return f"PatientRecords({counts})"
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    """The manifest written by :meth:`PatientRecords.save`, checked field by field."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise SchemaError(f"{path}: not valid JSON ({err.msg} at line {err.lineno})") from None
+    except UnicodeDecodeError:
+        raise SchemaError(f"{path}: not UTF-8 text; expected the JSON written by "
+                          "PatientRecords.save") from None
+    except RecursionError:  # json recurses once per nesting level
+        raise SchemaError(f"{path}: JSON nested too deeply; expected the manifest written "
+                          "by PatientRecords.save") from None
+    if not isinstance(meta, dict):
+        raise SchemaError(f"{path}: a JSON {type(meta).__name__}; expected an object")
+    version = meta.get("format_version", _FORMAT_VERSION)
+    if version != _FORMAT_VERSION:
+        raise SchemaError(f"{path}: format_version {version!r}; expected {_FORMAT_VERSION}")
+    if not isinstance(meta.get("root"), (str, type(None))):
+        raise SchemaError(f"{path}: 'root' is a {type(meta['root']).__name__}; expected a "
+                          "folder path (text) or null")
+    if not isinstance(meta.get("metadata", {}), dict):
+        raise SchemaError(f"{path}: 'metadata' is a {type(meta['metadata']).__name__}; "
+                          "expected an object")
+    return meta
 
 
 def concat(records: list[PatientRecords]) -> PatientRecords:
@@ -356,14 +402,14 @@ def _unique(df: pd.DataFrame, table: str, col: str) -> None:
         rows = np.flatnonzero(dup.to_numpy())
         first = df[col].iloc[rows[0]]
         same = rows[(df[col].iloc[rows] == first).to_numpy()][:5]
-        raise DuplicateIdError(f"{table}: {col} repeated at rows {', '.join(map(str, same))}; "
+        raise DuplicateIdError(f"{locate(df, table, same, col)}: the same id is repeated; "
                                "ids must be unique")
 
 
 def _required(df: pd.DataFrame, table: str, col: str) -> None:
     empty = df[col].isna().to_numpy()
     if empty.any():
-        raise SchemaError(f"{table}: column {col!r}, row {int(np.flatnonzero(empty)[0])}: "
+        raise SchemaError(f"{locate(df, table, int(np.flatnonzero(empty)[0]), col)}: "
                           "empty value; every row needs one")
 
 
@@ -373,7 +419,7 @@ def _category(df: pd.DataFrame, table: str, col: str, allowed: tuple[str, ...]) 
         bad &= df[col].notna().to_numpy(dtype=bool)  # only these two are required
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise SchemaError(f"{table}: column {col!r}, row {row}: "
+        raise SchemaError(f"{locate(df, table, row, col)}: "
                           f"{describe_value(table, col, df[col].iloc[row])} is not one of "
                           f"{', '.join(allowed)}")
 
@@ -387,7 +433,7 @@ def _curies(df: pd.DataFrame, table: str, col: str = "code") -> None:
         bad |= df[col].isna().to_numpy(dtype=bool)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise SchemaError(f"{table}: column {col!r}, row {row}: "
+        raise SchemaError(f"{locate(df, table, row, col)}: "
                           f"{describe_value(table, col, df[col].iloc[row])} is not a CURIE "
                           "such as 'ICD10CM:E11.9'")
 
@@ -396,5 +442,5 @@ def _known(df: pd.DataFrame, table: str, col: str, known: pd.Series, where: str)
     bad = df[col].notna().to_numpy(dtype=bool) & ~isin(df[col], known)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise SchemaError(f"{table}: column {col!r}, row {row}: refers to a {col.split('_')[0]} "
+        raise SchemaError(f"{locate(df, table, row, col)}: refers to a {col.split('_')[0]} "
                           f"that is not in the {where} table ({int(bad.sum())} such rows)")

@@ -31,12 +31,6 @@ _PACKAGES = ("ontologies", "kg", "graphs", "gnn")
 #: Crash signatures (exception type, project file, innermost project function) of bugs
 #: that have a strict-xfail regression test; the fuzz tests count them instead of failing.
 KNOWN_BUGS: dict[tuple[str, str, str], str] = {
-    ("OverflowError", "graphs/records/columns.py", "_to_int"): "coerce-int-inf",
-    ("TypeError", "graphs/records/columns.py", "_to_int"): "coerce-int-huge",
-    ("OverflowError", "graphs/records/columns.py", "_to_string"): "coerce-id-inf",
-    ("UnicodeDecodeError", "graphs/records/files.py", "header"): "records-header-encoding",
-    ("TypeError", "graphs/records/files.py", "read_table"): "records-extra-field-index",
-    ("RecursionError", "graphs/records/fhir.py", "_load"): "json-deep-nesting",
 }
 
 

@@ -295,7 +295,7 @@ for sub, error, expect in [
     ("latin1_header", ParseError, ("PATIENTS.csv",)),
     ("utf16", ParseError, ("PATIENTS.csv",)),
     ("extra_field", ParseError, ("DIAGNOSES_ICD.csv", "2")),
-    ("seq_num_inf", SchemaError, ("seq_num",)),
+    ("seq_num_inf", SchemaError, ("DIAGNOSES_ICD.csv", "'SEQ_NUM'", "data row 1")),
     ("duplicate_patient", DuplicateIdError, ("PATIENTS.csv",)),
 ]:
     extract("mimic3", mimic3, error, sub, expect)
@@ -643,41 +643,6 @@ gen("checkpoint/gnn_bad_rng(generated)", _gnn_checkpoint(rng={}), _gnn_restore, 
 # ====================================================================== known bugs
 #: case id -> (how it fails today, "<module>: <bug>"). Delete an entry once it is fixed.
 BUGS: dict[str, tuple[Any, str]] = {
-    "mimic3/latin1_header": (UnicodeDecodeError, "graphs.records.files: header() lets a raw "
-                             "UnicodeDecodeError escape"),
-    "mimic3/utf16": (UnicodeDecodeError, "graphs.records.files: header() lets a raw "
-                     "UnicodeDecodeError escape"),
-    "mimic3/extra_field": (TypeError, "graphs.records.files: a row with an extra field makes "
-                           "pandas use column 1 as index; read_table fails at 'out.index + 1'"),
-    "mimic3/seq_num_inf": (OverflowError, "graphs.records.columns: _to_int raises raw "
-                           "OverflowError on 'inf'"),
-    "mimic3/duplicate_patient": (MESSAGE, "graphs.records.schema: DuplicateIdError names the "
-                                 "table, not PATIENTS.csv"),
-    "mimic4/fractional_anchor_age": (TypeError, "graphs.records.mimic4: _birth_dates raises raw "
-                                     "TypeError on '52.5'"),
-    "mimic4/anchor_year_out_of_range": (SILENT, "graphs.records.mimic4: an out-of-range birth "
-                                        "year silently becomes NaT"),
-    "omop/month_13": (SILENT, "graphs.records.omop: _birth_dates turns month 13 into NaT "
-                      "silently"),
-    "omop/value_text": (MESSAGE, "graphs.records.omop: a text value_as_number fails in "
-                        "coerce_table naming table 'observations' row 0, not measurement.csv"),
-    "fhir/deeply_nested(generated)": (RecursionError, "graphs.records.fhir: deeply nested JSON "
-                                      "raises raw RecursionError in _load"),
-    "fhir/bad_birth_date.json": (MESSAGE, "graphs.records.fhir: a bad birthDate fails in "
-                                 "coerce_table naming no file"),
-    "fhir/duplicate_patient.json": (MESSAGE, "graphs.records.fhir: a repeated Patient raises "
-                                    "DuplicateIdError naming no file"),
-    "fhir/infinite_value.json": (SILENT, "graphs.records.fhir: 'Infinity' (not JSON) is "
-                                 "accepted as an observation value"),
-    "records_store/metadata_utf16": (UnicodeDecodeError, "graphs.records.schema: "
-                                     "PatientRecords.load lets a raw UnicodeDecodeError escape"),
-    "records_store/metadata_list": (AttributeError, "graphs.records.schema: PatientRecords.load "
-                                    "raises raw AttributeError on a JSON list"),
-    "records_store/metadata_root_number": (TypeError, "graphs.records.schema: "
-                                           "PatientRecords.load raises raw TypeError on a "
-                                           "non-string root"),
-    "records_store/truncated_parquet": (ValueError, "graphs.records.schema: PatientRecords.load "
-                                        "lets pyarrow's ArrowInvalid escape"),
 }
 
 

@@ -10,6 +10,7 @@ note text and the ids.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 import warnings
@@ -108,7 +109,7 @@ def test_reading_and_building_leak_nothing(tmp_path: Path, exposure: Exposure) -
     assert dropped["notes_unknown_patient_or_visit"] == 1
     assert records.notes["note_id"].tolist() == [NOTE_IDS[0]]  # the data itself is kept
     for config in (CohortConfig(), CohortConfig(unknown_codes="drop", missing="token")):
-        cohort = exposure.run(lambda: CohortBuilder(tiny_kg(), config).build(records))
+        cohort = exposure.run(lambda config=config: CohortBuilder(tiny_kg(), config).build(records))
         assert cohort.data["patient"].num_nodes == 2
     exposure.assert_clean()
 
@@ -166,3 +167,72 @@ def test_checker_catches_a_leak(caplog: pytest.LogCaptureFixture) -> None:
     logging.getLogger("graphs.records").info("note %s", NOTE_TEXT[1])
     with pytest.raises(AssertionError, match="leaked"):
         exposure.assert_clean()
+
+
+# ---------------------------------------------------------------------- bad values in a row
+def assert_hidden(exposure: Exposure, *values: str) -> None:
+    """Neither the secrets nor ``values`` (a bad row's date, id) reach any text shown."""
+    texts = exposure.texts + [r.getMessage() for r in exposure.caplog.records]
+    texts.append(exposure.caplog.text)
+    assert exposure.texts, "no error was captured: the test would prove nothing"
+    for text in texts:
+        for secret in SECRETS + values:
+            assert secret not in text, f"{secret!r} leaked into: {text[:300]}"
+
+
+@pytest.mark.parametrize("table, old, new, where, hidden", [
+    ("PATIENTS.csv", "2080-01-01 00:00:00", "2080-02-30 00:00:00", ("'DOB'", "data row 2"),
+     "2080-02-30"),
+    ("PATIENTS.csv", "2080-01-01 00:00:00", "1500-01-01 00:00:00", ("'DOB'", "data row 2"),
+     "1500-01-01"),
+    ("ADMISSIONS.csv", "2150-02-01 09:00:00", "2150-02-31 09:00:00",
+     ("'ADMITTIME'", "data row 2"), "2150-02-31"),
+    ("DIAGNOSES_ICD.csv", f"{ADMISSIONS[1]},1,", f"{ADMISSIONS[1]},{SUBJECTS[1]}.5,",
+     ("'SEQ_NUM'", "data row 3"), f"{SUBJECTS[1]}.5"),  # an id pasted into a number column
+], ids=["impossible_dob", "dob_out_of_range", "impossible_admittime", "id_in_seq_num"])
+def test_bad_value_errors_name_the_row_not_its_date_or_id(
+        tmp_path: Path, exposure: Exposure, table: str, old: str, new: str,
+        where: tuple[str, ...], hidden: str) -> None:
+    text = {"PATIENTS.csv": PATIENTS, "ADMISSIONS.csv": ADMITS,
+            "DIAGNOSES_ICD.csv": DIAGNOSES}[table]
+    assert old in text
+    folder = extract(tmp_path, **{table.replace(".csv", "_csv"): text.replace(old, new)})
+    err = exposure.run(lambda: read_mimic3(folder, map_to_icd10=False), SchemaError)
+    assert isinstance(err, SchemaError)
+    for part in (table, *where):
+        assert part in str(err), str(err)
+    assert_hidden(exposure, hidden)
+
+
+def test_repeated_patient_error_shows_neither_id_nor_birth_date(tmp_path: Path,
+                                                                exposure: Exposure) -> None:
+    folder = extract(tmp_path, PATIENTS_csv=PATIENTS + f"3,{SUBJECTS[0]},F,2075-03-13 00:00:00"
+                                                       ",,,,0\n")
+    err = exposure.run(lambda: read_mimic3(folder, map_to_icd10=False), SchemaError)
+    assert "PATIENTS.csv" in str(err) and "data rows 1, 3" in str(err)
+    assert_hidden(exposure, "2075-03-13")
+
+
+def test_fhir_bad_birth_date_shows_neither_id_nor_date(tmp_path: Path,
+                                                       exposure: Exposure) -> None:
+    from graphs.records import read_fhir
+
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": {
+        "resourceType": "Patient", "id": f"MRN-{SUBJECTS[0]}", "birthDate": "1970-02-30"}}]}
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle))
+    err = exposure.run(lambda: read_fhir(path, map_to_icd10=False), SchemaError)
+    assert "bundle.json" in str(err) and "entry 0" in str(err) and "not a date" in str(err)
+    assert_hidden(exposure, "1970-02-30")
+
+
+def test_coerce_table_errors_show_neither_id_nor_date(exposure: Exposure) -> None:
+    import pandas as pd
+
+    from graphs.records.columns import coerce_table
+
+    df = pd.DataFrame({"patient_id": [SUBJECTS[0], SUBJECTS[1]], "sex": ["F", "M"],
+                       "birth_date": ["2075-03-13", "2080-02-30"], "death_date": [None, None]})
+    err = exposure.run(lambda: coerce_table(df, "patients"), SchemaError)
+    assert "column 'birth_date', row 1" in str(err)
+    assert_hidden(exposure, "2080-02-30", "2075-03-13")

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from graphs.records import read_fhir, read_records
-from ontologies.errors import DataNotFoundError, InputError, ParseError
+from ontologies.errors import (
+    DataNotFoundError,
+    DuplicateIdError,
+    InputError,
+    ParseError,
+    SchemaError,
+)
 
 ALPHA = "3f1c2b9e-0001-4a7b-9c1d-000000000001"
 
@@ -90,3 +96,48 @@ def test_not_a_bundle_and_size_limit(tmp_path, fixtures):
         read_fhir(folder)
     with pytest.raises(DataNotFoundError):
         read_fhir(tmp_path / "nothing-here")
+
+
+def _edit(path, change):
+    bundle = json.loads(path.read_text())
+    change(bundle["entry"])
+    path.write_text(json.dumps(bundle))
+
+
+@pytest.mark.parametrize("value", ["Infinity", "-Infinity", "NaN"])
+def test_non_json_numbers_are_refused(tmp_path, fixtures, value):
+    folder, path = _copy(tmp_path, fixtures)
+    path.write_text(path.read_text().replace('"value": 72', f'"value": {value}', 1))
+    assert value in path.read_text()
+    with pytest.raises(ParseError, match=rf"0001.json: '{value}' is not a JSON number"):
+        read_fhir(folder, map_to_icd10=False)
+
+
+@pytest.mark.parametrize("value", [1e400, True, 10**400])
+def test_infinite_or_boolean_quantities_are_refused(tmp_path, fixtures, value):
+    folder, path = _copy(tmp_path, fixtures)
+    text = json.dumps(value) if value != 1e400 else "1e400"
+    path.write_text(path.read_text().replace('"value": 72', f'"value": {text}', 1))
+    with pytest.raises(ParseError, match=r"entry 7 \(Observation\): .*not a finite number"):
+        read_fhir(folder, map_to_icd10=False)
+
+
+def test_bad_dates_name_file_and_entry_not_the_value(tmp_path, fixtures):
+    folder, path = _copy(tmp_path, fixtures)
+    _edit(path, lambda e: e[4]["resource"].update(onsetDateTime="2019-02-30"))
+    with pytest.raises(SchemaError, match=r"Invented_Alpha_3f1c2b9e-0001.json: column 'time' "
+                                          r"\(diagnoses table\), entry 4: value \(hidden, "
+                                          r"10 characters\) is not a date") as err:
+        read_fhir(folder, map_to_icd10=False)
+    assert "2019-02-30" not in str(err.value)
+
+
+def test_a_patient_in_two_bundles_names_both_files_not_the_id(tmp_path, fixtures):
+    folder, path = _copy(tmp_path, fixtures)
+    beta = folder / "Invented_Beta_3f1c2b9e-0002.json"
+    _edit(beta, lambda e: e[0]["resource"].update(id=ALPHA))
+    with pytest.raises(DuplicateIdError, match=r"column 'patient_id' \(patients table\): "
+                                               r"Invented_Alpha_3f1c2b9e-0001.json entry 0, "
+                                               r"Invented_Beta_3f1c2b9e-0002.json entry 0") as err:
+        read_fhir(folder, map_to_icd10=False)
+    assert ALPHA not in str(err.value)

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from graphs.records import read_mimic3, read_records
-from ontologies.errors import DataNotFoundError, ParseError, SchemaError
+from ontologies.errors import DataNotFoundError, DuplicateIdError, ParseError, SchemaError
 
 SECRET = "SECRET-NOTE-MARKER"
 
@@ -124,8 +124,9 @@ def test_non_date_admittime_names_file_column_and_row(copy3):
     lines[3] = lines[3].replace("2150-07-21 10:00:00", "not-a-date", 1)
     path.write_text("\n".join(lines) + "\n")
     with pytest.raises(SchemaError, match=r"ADMISSIONS.csv: column 'ADMITTIME', data row 3: "
-                                          r"value 'not-a-date' is not a date"):
+                                          r"value \(hidden, 10 characters\) is not a date") as err:
         read_mimic3(copy3, map_to_icd10=False)
+    assert "not-a-date" not in str(err.value)  # dates (and what stands in them) stay private
 
 
 def test_missing_column_is_named(copy3):
@@ -186,3 +187,41 @@ def test_note_text_never_appears_in_errors(copy3):
 def test_notes_can_be_skipped(fixtures):
     rec = read_mimic3(fixtures / "mimic3", notes=False, map_to_icd10=False)
     assert rec.notes.empty and "noteevents" not in rec.metadata["files"]
+
+
+def test_provenance_columns_are_dropped_after_validation(mimic3_records):
+    from graphs.records.columns import SOURCE_FILE, SOURCE_ROW, TABLES
+
+    for name, spec in TABLES.items():
+        columns = list(getattr(mimic3_records, name).columns)
+        assert columns[:len(spec)] == list(spec), name
+        assert SOURCE_FILE not in columns and SOURCE_ROW not in columns, name
+
+
+def test_repeated_subject_names_the_file_and_rows_not_the_id(copy3):
+    path = copy3 / "PATIENTS.csv"
+    path.write_text(path.read_text() + "9,102,F,2075-03-13 00:00:00,,,,0\n")
+    with pytest.raises(DuplicateIdError, match=r"PATIENTS.csv: column 'patient_id' \(patients "
+                                               r"table\), data rows 2, \d+: the same id") as err:
+        read_mimic3(copy3, map_to_icd10=False)
+    assert "102" not in str(err.value) and "2075" not in str(err.value)
+
+
+@pytest.mark.parametrize("table", ["DIAGNOSES_ICD.csv", "PROCEDURES_ICD.csv"])
+def test_bad_seq_num_is_an_error_not_a_missing_value(copy3, table):
+    path = copy3 / table
+    lines = path.read_text().splitlines()
+    lines[1] = lines[1].replace(",1,", ",1.5,", 1)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SchemaError, match=rf"{table}: column 'SEQ_NUM', data row 1: value "
+                                          r"\(hidden, 3 characters\) is not an integer"):
+        read_mimic3(copy3, map_to_icd10=False)
+
+
+def test_a_stray_delimiter_is_a_parse_error_with_its_line(copy3):
+    path = copy3 / "PRESCRIPTIONS.csv"
+    lines = path.read_text().splitlines()
+    lines[2] += ",surplus"
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ParseError, match=r"PRESCRIPTIONS.csv:3: malformed CSV row"):
+        read_mimic3(copy3, map_to_icd10=False)

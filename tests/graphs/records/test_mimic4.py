@@ -65,3 +65,23 @@ def test_icd_version_must_be_9_or_10(tmp_path, fixtures):
 def test_patient_subset(fixtures):
     rec = read_mimic4(fixtures / "mimic4", patients=["10000084"], map_to_icd10=False)
     assert rec.patient_ids == ["10000084"] and rec.summary()["diagnoses"] == 3
+
+
+@pytest.mark.parametrize("age, year, match", [
+    ("52.5", "2180", r"column 'anchor_age', data row 1: value \(hidden, 4 characters\) is not "
+                     r"an integer"),
+    ("-3", "2180", r"column 'anchor_age', data row 1: value is negative"),
+    ("52", "99999", r"column 'anchor_year', data row 1: anchor_year - anchor_age is outside"),
+])
+def test_bad_anchor_values_are_errors_not_missing_birth_dates(tmp_path, fixtures, age, year,
+                                                              match):
+    shutil.copytree(fixtures / "mimic4", tmp_path / "m4")
+    path = tmp_path / "m4" / "hosp" / "patients.csv"
+    lines = path.read_text().splitlines()
+    cells = lines[1].split(",")
+    cells[2], cells[3] = age, year
+    lines[1] = ",".join(cells)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(SchemaError, match=rf"patients.csv: {match}") as err:
+        read_mimic4(tmp_path / "m4", map_to_icd10=False)
+    assert cells[0] not in str(err.value)  # nor the subject_id

@@ -69,5 +69,33 @@ def test_bad_year_of_birth_is_named(tmp_path, fixtures):
     path = tmp_path / "o" / "person.csv"
     path.write_text(path.read_text().replace("2,8507,1948", "2,8507,19x8"))
     with pytest.raises(SchemaError, match=r"person.csv: column 'year_of_birth', data row 2: "
-                                          r"value '19x8'"):
+                                          r"value \(hidden, 4 characters\) is not an integer") \
+            as err:
+        read_omop(tmp_path / "o")
+    assert "19x8" not in str(err.value)  # a year of birth is private
+
+
+@pytest.mark.parametrize("parts, match", [
+    ("1948,2,30", r"columns 'year_of_birth', 'month_of_birth', 'day_of_birth', data row 2: "
+                  r"the values make no date"),
+    ("1948,13,", r"column 'month_of_birth', data row 2: value is not a month"),
+    ("1948,,32", r"column 'day_of_birth', data row 2: value is not a day"),
+    ("1500,,", r"column 'year_of_birth', data row 2: value is not a year in 1678..2262"),
+])
+def test_impossible_birth_dates_are_errors_not_missing(tmp_path, fixtures, parts, match):
+    shutil.copytree(fixtures / "omop", tmp_path / "o")
+    path = tmp_path / "o" / "person.csv"
+    path.write_text(path.read_text().replace("2,8507,1948,,", f"2,8507,{parts}", 1))
+    with pytest.raises(SchemaError, match=rf"person.csv: {match}") as err:
+        read_omop(tmp_path / "o")
+    assert parts.split(",")[0] not in str(err.value)  # the year of birth stays private
+
+
+def test_text_measurement_value_names_the_file_column_and_row(tmp_path, fixtures):
+    shutil.copytree(fixtures / "omop", tmp_path / "o")
+    path = tmp_path / "o" / "measurement.csv"
+    path.write_text(path.read_text().replace(",0,112.5,0,", ",0,high,0,", 1))
+    with pytest.raises(SchemaError, match=r"measurement.csv: column 'value_as_number', data "
+                                          r"row 2: value \(hidden, 4 characters\) is not a "
+                                          r"number"):
         read_omop(tmp_path / "o")

@@ -81,8 +81,8 @@ def test_uncoercible_values_name_table_column_and_row():
     df = empty_table("observations").reindex(range(3))
     df["patient_id"], df["code"] = "p", "LOINC:8867-4"
     df["value"] = ["1.5", "2", "high"]
-    with pytest.raises(SchemaError, match=r"observations: column 'value', row 2: value 'high' "
-                                          r"is not a number"):
+    with pytest.raises(SchemaError, match=r"observations: column 'value', row 2: value "
+                                          r"\(hidden, 4 characters\) is not a number"):
         coerce_table(df, "observations")
     df["value"] = 1.0
     df["time"] = ["2020-01-01", "31/31/2020", None]
@@ -234,3 +234,80 @@ def test_relative_path_without_root_is_refused():
     with pytest.raises(InputError, match="no root"):
         PatientRecords.empty().resolve_path("a.png")
     assert PatientRecords.empty().resolve_path("/tmp/a.png") == Path("/tmp/a.png").resolve()
+
+
+def _sourced(df, file, rows):
+    from graphs.records.columns import SOURCE_FILE, SOURCE_ROW
+
+    return df.assign(**{SOURCE_FILE: [file] * len(df), SOURCE_ROW: rows})
+
+
+def test_provenance_columns_make_errors_cite_file_and_row():
+    rec = tiny()
+    rec.patients = _sourced(rec.patients.assign(patient_id=["MRN-1", "MRN-1"]),
+                            "PATIENTS.csv", [4, 9])
+    with pytest.raises(DuplicateIdError, match=r"PATIENTS.csv: column 'patient_id' \(patients "
+                                               r"table\), data rows 4, 9: the same id") as err:
+        rec.validate()
+    assert "MRN-1" not in str(err.value)
+    rec = tiny()
+    rec.diagnoses = _sourced(rec.diagnoses.assign(visit_id=["v2", "v2"]), "dx.csv", [3, 5])
+    with pytest.raises(SchemaError, match=r"dx.csv: diagnoses table, data row 3: visit_id "
+                                          r"belongs to another patient"):
+        rec.validate()
+    rec = tiny()
+    rec.visits = _sourced(rec.visits, "b.json", [2, 7]).assign(start=["2019-01-01", "soon"])
+    with pytest.raises(SchemaError, match=r"b.json: column 'start' \(visits table\), entry 7: "
+                                          r"value \(hidden, 4 characters\) is not a date"):
+        rec.validate()
+
+
+def test_repeated_ids_across_files_name_every_file():
+    rec = tiny()
+    rec.patients = rec.patients.assign(patient_id=["p1", "p1"])
+    rec.patients = pd.concat([_sourced(rec.patients.iloc[:1], "a.json", [0]),
+                              _sourced(rec.patients.iloc[1:], "b.json", [0])])
+    with pytest.raises(DuplicateIdError, match=r"column 'patient_id' \(patients table\): "
+                                               r"a.json entry 0, b.json entry 0"):
+        rec.validate()
+
+
+def test_patients_without_id_are_refused():
+    rec = tiny()
+    rec.patients.loc[1, "patient_id"] = None
+    with pytest.raises(SchemaError, match=r"patients: column 'patient_id', row 1: empty value"):
+        rec.validate()
+
+
+def test_infinite_values_and_ids_are_refused():
+    df = tiny().observations.reindex(range(1))
+    df["patient_id"], df["code"], df["value"] = "p1", "LOINC:8867-4", float("inf")
+    with pytest.raises(SchemaError, match=r"column 'value', row 0: .*not a finite number"):
+        coerce_table(df, "observations")
+    ids = pd.DataFrame({"patient_id": [1.0, float("-inf")], "sex": ["F", "M"],
+                        "birth_date": [None, None], "death_date": [None, None]})
+    with pytest.raises(SchemaError, match=r"column 'patient_id', row 1: value \(hidden"):
+        coerce_table(ids, "patients")
+
+
+@pytest.mark.parametrize("manifest, match", [
+    ('{"format_version": 2}', "format_version 2; expected 1"),
+    ('{"metadata": [1]}', "'metadata' is a list; expected an object"),
+    ('{"root": {"a": 1}}', "'root' is a dict; expected a folder path"),
+    ("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+])
+def test_load_refuses_a_malformed_manifest(tmp_path, manifest, match):
+    folder = tiny().save(tmp_path / "rec")
+    (folder / "metadata.json").write_text(manifest)
+    with pytest.raises(SchemaError, match=match) as err:
+        PatientRecords.load(folder)
+    assert "metadata.json" in str(err.value)
+
+
+def test_load_names_the_folder_of_an_invalid_table(tmp_path):
+    folder = tiny().save(tmp_path / "rec")
+    visits = pd.read_parquet(folder / "visits.parquet").assign(patient_id=["p1", "zz"])
+    visits.to_parquet(folder / "visits.parquet")
+    with pytest.raises(SchemaError, match=r"rec: the saved records are invalid: visits: "
+                                          r"column 'patient_id', row 1: refers to a patient"):
+        PatientRecords.load(folder)
