@@ -4,7 +4,10 @@ Subcommands:
     medkg demo       the main job: the whole toolkit on the embedded synthetic cohort
     medkg kg build   build a knowledge graph from code systems, save it, print statistics
     medkg kg stats   print statistics of a saved knowledge graph
-    medkg train      train one model on a prepared cohort graph (see gnn.train)
+    medkg train      train one model on a prepared cohort graph (see gnn.train); with
+                     --distributed under torchrun, data-parallel on CPU:
+                     torchrun --standalone --nproc_per_node=2 --no-python medkg train
+                     --data prepared.pt --distributed (see gnn.distributed)
 
 Every error the toolkit raises on purpose (:class:`~ontologies.errors.MedKGError`) is
 printed as one line on stderr with exit status 2, never as a traceback.
