@@ -12,7 +12,8 @@ Steps (each timed and printed):
    treatment: drugs of the last visit), the leak-free inputs, the merged cohort graph
    (KG + patients + modality nodes) and the ablation: each input group alone (MLP),
    all modalities + codes without the KG (MLP), the KG graph with codes only, and the
-   multimodal graph with GCN and GAT (labels also read out through their KG nodes);
+   multimodal graph with GCN and GAT (ICD category labels also read out through their
+   KG nodes, :func:`ablation_for`);
    plus the prevalence and history-copy baselines; all on one split with one metric code
    (bootstrap 95% CIs), and paired bootstrap comparisons of multimodal + KG against the
    best single modality, the best single input, multimodal without KG and KG alone;
@@ -84,20 +85,42 @@ class DemoConfig:
             raise ConfigError(f"tasks={self.tasks!r}: expected comorbidity and/or treatment")
 
 
-def ablation_for(cohort: Any, base: Any) -> dict[str, Any]:
+def ablation_for(cohort: Any, base: Any, label_ids: list[str] | None = None
+                 ) -> dict[str, Any]:
     """The lecture's ablation plus MLP vs GCN vs GAT on one graph.
 
-    Every graph model scores labels also through their own nodes (``label_readout``: the
-    ICD-10-CM category or drug node), so the two message-passing layers that reach a
-    patient's codes also reach the label's concept.
+    Graph models read labels out through their own nodes (``label_readout``) when the
+    labels are concepts patients are not linked to directly: ICD-10-CM categories are
+    three hops from a patient (patient <- visit <- code <- category), one more than the
+    two message-passing layers reach. Drug labels are recorded codes (two hops), and
+    there the readout hurt: on the 600-patient demo cohort, treatment AUROC 0.692 with it
+    vs 0.886 without (GAT, ``python benchmarks/bench_label_readout.py``).
     """
     from gnn.experiment import ablation_configs
 
     configs = ablation_configs(cohort, base, graph_model="gat")
     configs["gcn-kg-multimodal"] = dataclasses.replace(configs["gat-kg-multimodal"],
                                                        model="gcn")
-    return {name: dataclasses.replace(cfg, label_readout=cfg.model != "mlp")
+    readout = label_ids is not None and labels_beyond_codes(cohort, label_ids)
+    return {name: dataclasses.replace(cfg, label_readout=readout and cfg.model != "mlp")
             for name, cfg in configs.items()}
+
+
+def labels_beyond_codes(cohort: Any, label_ids: list[str]) -> bool:
+    """True when the labels are graph nodes of a type no visit or patient links to.
+
+    Examples:
+        >>> from graphs.cohort import CohortBuilder
+        >>> from graphs.cohort.demo import tiny_kg, tiny_records
+        >>> cohort = CohortBuilder(tiny_kg()).build(tiny_records())
+        >>> labels_beyond_codes(cohort, ["RXNORM:6809"])  # a drug: recorded directly
+        False
+    """
+    from gnn.predictor import CODE_RELATIONS, label_node_index
+
+    node_type, _ = label_node_index(cohort, label_ids)
+    recorded = {dst for src, rel, dst in cohort.data.edge_types if rel in CODE_RELATIONS}
+    return node_type is not None and node_type not in recorded
 
 
 def features_for_inputs(features: dict[str, Any], inputs: Any) -> dict[str, Any]:
@@ -159,18 +182,79 @@ def _table(outcomes: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def demo_world(config: DemoConfig, step: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Steps 1-3: the knowledge graph, the synthetic cohort and its embeddings.
+
+    Args:
+        config: Demo settings (size, seed, output folder for the embedding cache).
+        step: Called as ``step(message, t0)`` after each step (for timing output).
+
+    Returns:
+        ``(kg, cohort, features)``: the :class:`~kg.KnowledgeGraph`, the
+        :class:`~graphs.synthetic.SyntheticCohort` and ``{modality: ModalityFeatures}``.
+    """
+    import ontologies
+    from graphs.embed import FAST_OPTIONS, embed_records
+    from graphs.synthetic import generate_cohort, knowledge_tables, resolve
+    from kg import KnowledgeGraph
+
+    step = step or (lambda message, t0: None)
+    t0 = time.perf_counter()
+    kg = KnowledgeGraph.from_ontologies(ontologies.load("icd10cm"), knowledge_tables(),
+                                        on_dangling="drop")
+    step(f"knowledge graph: {len(kg)} concepts, {kg.n_relations} relations", t0)
+
+    t0 = time.perf_counter()
+    cohort = generate_cohort(config.patients, seed=config.seed)
+    summary = cohort.records.summary()
+    step(f"synthetic cohort: {summary['patients']} patients, {summary['visits']} visits", t0)
+
+    t0 = time.perf_counter()
+    features = embed_records(cohort.records, resolver=functools.partial(resolve, cohort),
+                             encoder_options=FAST_OPTIONS, progress=config.progress,
+                             cache_dir=Path(config.out) / "embedding-cache", seed=config.seed,
+                             num_threads=1)  # 1 thread beat 2 for these small encoders
+    step("embeddings: " + ", ".join(f"{m} {f.x.shape[0]}x{f.dim}"
+                                     for m, f in features.items()), t0)
+    return kg, cohort, features
+
+
+def demo_task(name: str, kg: Any, cohort: Any, features: dict[str, Any], seed: int = 0
+              ) -> tuple[Any, Any]:
+    """Step 4's inputs: the leak-free task and its merged cohort graph.
+
+    Args:
+        name: ``comorbidity`` (ICD-10-CM categories at the last visit) or ``treatment``
+            (drugs of the last visit).
+        kg: The knowledge graph of :func:`demo_world`.
+        cohort: The synthetic cohort of :func:`demo_world`.
+        features: The embeddings of :func:`demo_world`.
+        seed: Seed of the patient split.
+
+    Returns:
+        ``(task, cohort_graph)``.
+    """
+    from gnn.tasks import comorbidity_task, treatment_task
+    from graphs.cohort import CohortBuilder, CohortConfig
+
+    if name == "comorbidity":
+        task = comorbidity_task(cohort.records, kg=kg, granularity="category", min_count=10,
+                                seed=seed)
+    elif name == "treatment":
+        task = treatment_task(cohort.records, ddi=cohort.ddi, min_count=10, seed=seed)
+    else:
+        raise ConfigError(f"task {name!r}: expected comorbidity or treatment")
+    feats = features_for_inputs(features, task.inputs)
+    graph = CohortBuilder(kg, CohortConfig(missing="mask")).build(task.inputs, feats)
+    return task, graph
+
+
 def run_demo(config: DemoConfig) -> dict[str, Any]:
     """Runs the main job and returns its tables and output paths."""
-    import ontologies
     from gnn.cdss import Predictions, build_report
     from gnn.config import TrainConfig
     from gnn.experiment import run_experiments
     from gnn.report import write_report
-    from gnn.tasks import comorbidity_task, treatment_task
-    from graphs.cohort import CohortBuilder, CohortConfig
-    from graphs.embed import FAST_OPTIONS, embed_records
-    from graphs.synthetic import generate_cohort, knowledge_tables, resolve
-    from kg import KnowledgeGraph
 
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -181,45 +265,22 @@ def run_demo(config: DemoConfig) -> dict[str, Any]:
         timings[name] = round(time.perf_counter() - t0, 2)
         print(f"[{timings[name]:7.1f} s] {name}", flush=True)
 
-    t0 = time.perf_counter()
-    kg = KnowledgeGraph.from_ontologies(ontologies.load("icd10cm"), knowledge_tables(),
-                                        on_dangling="drop")
-    step(f"knowledge graph: {len(kg)} concepts, {kg.n_relations} relations", t0)
-
-    t0 = time.perf_counter()
-    cohort = generate_cohort(config.patients, seed=config.seed)
-    records = cohort.records
-    step(f"synthetic cohort: {records.summary()['patients']} patients, "
-         f"{records.summary()['visits']} visits", t0)
-
-    t0 = time.perf_counter()
-    features = embed_records(records, resolver=functools.partial(resolve, cohort),
-                             encoder_options=FAST_OPTIONS, progress=config.progress,
-                             cache_dir=out / "embedding-cache", seed=config.seed,
-                             num_threads=1)  # 1 thread beat 2 for these small encoders
-    step("embeddings: " + ", ".join(f"{m} {f.x.shape[0]}x{f.dim}"
-                                     for m, f in features.items()), t0)
+    kg, cohort, features = demo_world(config, step)
 
     results: dict[str, Any] = {"timings": timings, "tasks": {}}
     graphs_by_task: dict[str, Any] = {}
     models_by_task: dict[str, Any] = {}
     for task_name in config.tasks:
         t0 = time.perf_counter()
-        if task_name == "comorbidity":
-            task = comorbidity_task(records, kg=kg, granularity="category", min_count=10,
-                                    seed=config.seed)
-        else:
-            task = treatment_task(records, ddi=cohort.ddi, min_count=10, seed=config.seed)
-        feats = features_for_inputs(features, task.inputs)
-        graph = CohortBuilder(kg, CohortConfig(missing="mask")).build(task.inputs, feats)
+        task, graph = demo_task(task_name, kg, cohort, features, config.seed)
         step(f"{task_name}: {len(task.label_ids)} labels, {len(task.patient_ids)} patients; "
              f"{graph}", t0)
         t0 = time.perf_counter()
         base = TrainConfig(epochs=config.epochs, hidden=config.hidden, layers=config.layers,
                            seed=config.seed, n_boot=config.n_boot, patience=config.patience,
                            progress=False, out_dir=None)
-        outcomes = run_experiments(task, graph, ablation_for(graph, base), baselines=True,
-                                   out_dir=None)
+        outcomes = run_experiments(task, graph, ablation_for(graph, base, task.label_ids),
+                                   baselines=True, out_dir=None)
         step(f"{task_name}: trained {len(outcomes) - 2} models + 2 baselines", t0)
         paths = write_report(outcomes, out / task_name, title=f"medkg demo: {task_name} "
                              f"prediction ({config.patients} synthetic patients)")
