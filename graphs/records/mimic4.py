@@ -56,6 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from graphs.records.columns import describe_value
 from graphs.records.files import (
     DEFAULT_CHUNKSIZE,
     find_table,
@@ -212,8 +213,9 @@ def _is_icd9(df: pd.DataFrame, path: Path) -> pd.Series:
     bad = ~version.isin(["9", "10"]).fillna(False)
     if bad.any():
         row = df.index[int(np.flatnonzero(bad.to_numpy())[0])]
-        raise SchemaError(f"{path.name}: column 'icd_version', data row {row}: value "
-                          f"{df['icd_version'].loc[row]!r} is not 9 or 10")
+        shown = describe_value(path.name, "icd_version", df["icd_version"].loc[row])
+        raise SchemaError(f"{path.name}: column 'icd_version', data row {row}: {shown} is not "
+                          "9 or 10")
     return version == "9"
 
 

@@ -214,7 +214,8 @@ class PatientRecords:
 
         Raises:
             InputError: The path leaves ``root`` (``..`` or an absolute path elsewhere),
-                or it is relative and there is no ``root``.
+                or it is relative and there is no ``root``. The message does not show the
+                path: record paths often hold patient ids (``files/p10/p10000032/...``).
 
         Examples:
             >>> import tempfile
@@ -224,19 +225,20 @@ class PatientRecords:
             >>> rec.resolve_path("../../etc/passwd")
             Traceback (most recent call last):
             ...
-            ontologies.errors.InputError: modality path '../../etc/passwd' escapes the records ...
+            ontologies.errors.InputError: a modality path (16 characters) escapes the records ...
         """
         raw = Path(path)
+        shown = f"a modality path ({len(str(path))} characters)"
         if self.root is None:
             if not raw.is_absolute():
-                raise InputError(f"modality path {str(path)!r} is relative but the records have "
-                                 "no root folder to resolve it against")
+                raise InputError(f"{shown} is relative but the records have no root folder to "
+                                 "resolve it against")
             return raw.resolve()
         root = Path(self.root).resolve()
         full = (raw if raw.is_absolute() else root / raw).resolve()
         if not full.is_relative_to(root):
-            raise InputError(f"modality path {str(path)!r} escapes the records root {str(root)!r}: "
-                             "expected a path inside it")
+            raise InputError(f"{shown} escapes the records root {str(root)!r}: expected a path "
+                             "inside it")
         return full
 
     # ------------------------------------------------------------------ persistence

@@ -311,3 +311,13 @@ def test_load_names_the_folder_of_an_invalid_table(tmp_path):
     with pytest.raises(SchemaError, match=r"rec: the saved records are invalid: visits: "
                                           r"column 'patient_id', row 1: refers to a patient"):
         PatientRecords.load(folder)
+
+
+def test_resolve_path_errors_do_not_show_the_path(tmp_path):
+    rec = PatientRecords.empty(root=tmp_path)
+    with pytest.raises(InputError, match=r"a modality path \(\d+ characters\) escapes") as err:
+        rec.resolve_path("../files/p10/p10000032/s1.dcm")
+    assert "p10000032" not in str(err.value)
+    with pytest.raises(InputError, match="no root") as err:
+        PatientRecords.empty().resolve_path("p10000032/s1.dcm")
+    assert "p10000032" not in str(err.value)
