@@ -3,7 +3,7 @@
 Importing the package registers every reader; ``ontologies.load(name)`` reads one.
 """
 
-from ontologies import atc, ccsr, codes, hpo, icd9cm, icd10cm, obo, rdf, snomed  # noqa: F401  (register readers)
+from ontologies import atc, ccs, ccsr, codes, hpo, icd9cm, icd10cm, obo, rdf, snomed  # noqa: F401  (register readers)
 from ontologies.catalog import READERS, available, load
 from ontologies.errors import (
     ConfigError,
