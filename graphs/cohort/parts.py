@@ -161,23 +161,32 @@ def _unite_concepts(parts: list[CohortGraph], names: list[str], data: HeteroData
                     ids: dict[str, np.ndarray]) -> dict[tuple[int, str], tuple[np.ndarray,
                                                                                 np.ndarray]]:
     """Concept nodes once each; returns (part, type) -> (new type, new row) per local row."""
-    frames, keys = [], []
-    for i, part in enumerate(parts):
-        for t in part.node_ids:
-            if t not in _ENTITY_TYPES:
-                local = _ids(part, t)
-                keys.append((i, t))
-                frames.append(pd.DataFrame({"id": local, "type": t, "part": i,
-                                            "pos": np.arange(len(local))}))
-    if not frames:
+    keys = [(i, t) for i, p in enumerate(parts) for t in p.node_ids if t not in _ENTITY_TYPES]
+    if not keys:
         return {}
-    table = pd.concat(frames, ignore_index=True)
-    prio = table["type"].map(_EXTRA_TYPE_ORDER).fillna(len(_EXTRA_TYPE_ORDER)).to_numpy()
-    order = np.lexsort((table["pos"].to_numpy(), table["part"].to_numpy(), prio))
-    chosen = table.iloc[order].drop_duplicates("id").sort_values(["part", "pos"], kind="stable")
-    chosen["new_pos"] = chosen.groupby("type", sort=False).cumcount().to_numpy()
-    for t, rows in chosen.groupby("type", sort=False):
-        ids[t] = rows["id"].to_numpy(dtype=object)
+    types = list(dict.fromkeys(t for _, t in keys))
+    chunks = [_ids(parts[i], t) for i, t in keys]
+    sizes = np.array([len(c) for c in chunks], dtype=np.int64)
+    all_ids = np.concatenate(chunks)
+    code, _ = pd.factorize(all_ids)  # one integer per distinct concept id
+    tcode = np.repeat(np.array([types.index(t) for _, t in keys], dtype=np.int64), sizes)
+    part = np.repeat(np.array([i for i, _ in keys], dtype=np.int64), sizes)
+    pos = np.concatenate([np.arange(n) for n in sizes])
+    prio = np.array([_EXTRA_TYPE_ORDER.get(t, len(_EXTRA_TYPE_ORDER)) for t in types])[tcode]
+    # the occurrence that decides each concept's type: best-ranked type, then first part
+    order = np.lexsort((pos, part, prio))
+    _, first = np.unique(code[order], return_index=True)
+    chosen = order[first]
+    chosen = chosen[np.lexsort((pos[chosen], part[chosen]))]  # new rows follow the parts
+    new_pos_of = np.empty(len(chosen), dtype=np.int64)
+    new_type_of = tcode[chosen]
+    for k, t in enumerate(types):
+        sel = np.flatnonzero(new_type_of == k)
+        if not len(sel):
+            continue
+        new_pos_of[sel] = np.arange(len(sel))
+        rows = chosen[sel]
+        ids[t] = all_ids[rows]
         data[t].num_nodes = len(rows)
         owners = [i for i, p in enumerate(parts) if t in p.node_ids]
         attrs = [_row_attrs(parts[i].data[t], len(parts[i].node_ids[t])) for i in owners]
@@ -185,19 +194,20 @@ def _unite_concepts(parts: list[CohortGraph], names: list[str], data: HeteroData
             sample = attrs[0][key]
             out = torch.zeros((len(rows), *sample.shape[1:]), dtype=sample.dtype)
             for i, a in zip(owners, attrs, strict=True):
-                mine = (rows["part"] == i).to_numpy()
+                mine = part[rows] == i
                 if mine.any():
-                    out[torch.from_numpy(rows["new_pos"].to_numpy()[mine])] = \
-                        a[key][torch.from_numpy(rows["pos"].to_numpy()[mine])]
+                    out[torch.from_numpy(np.flatnonzero(mine))] = \
+                        a[key][torch.from_numpy(pos[rows[mine]])]
             data[t][key] = out
-    index = pd.Index(chosen["id"].to_numpy(dtype=object), dtype=object)
-    new_type = chosen["type"].to_numpy(dtype=object)
-    new_pos = chosen["new_pos"].to_numpy(dtype=np.int64)
-    out_map = {}
-    for (i, t), frame in zip(keys, frames, strict=True):
-        at = index.get_indexer(pd.Index(frame["id"].to_numpy(dtype=object), dtype=object))
-        out_map[(i, t)] = (new_type[at], new_pos[at])
-    return out_map
+    # every occurrence -> its concept's chosen (type, row)
+    slot = np.empty(len(chosen), dtype=np.int64)
+    slot[code[chosen]] = np.arange(len(chosen))
+    type_names = np.array(types, dtype=object)
+    new_type = type_names[new_type_of[slot[code]]]
+    new_pos = new_pos_of[slot[code]]
+    bounds = np.concatenate([[0], np.cumsum(sizes)])
+    return {key: (new_type[bounds[k]:bounds[k + 1]], new_pos[bounds[k]:bounds[k + 1]])
+            for k, key in enumerate(keys)}
 
 
 def _stack_edges(parts: list[CohortGraph], names: list[str], data: HeteroData,

@@ -77,6 +77,7 @@ import logging
 import multiprocessing
 import os
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -458,6 +459,7 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
     folder = shards / entry["path"]
     if not folder.is_dir():
         raise DataNotFoundError(f"{folder}: shard {entry['name']} is missing")
+    started = time.perf_counter()
     fp = _check_kg(manifest, kg, folder, _fingerprint)
     digest = _hash_folder(folder)
     if digest != entry["sha256"]:
@@ -467,8 +469,9 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
     features = load_features(folder / "features")
     builder = CohortBuilder(kg, _config(manifest, shards), label_encoder)
     part = builder.build_part(records, features, validated=True)  # load() validated them
-    part.metadata.update(shard=entry["name"], shard_sha256=digest,
-                         kg_fingerprint=fp, config=manifest["config"])
+    part.metadata.update(shard=entry["name"], shard_sha256=digest, kg_fingerprint=fp,
+                         config=manifest["config"],
+                         build_seconds=round(time.perf_counter() - started, 3))
     path = Path(parts) if parts is not None else shards / "parts"
     return save_part(part, path / f"{entry['name']}.pt")
 
@@ -590,9 +593,11 @@ def merge_parts(shards: str | os.PathLike, kg: Any, parts: str | os.PathLike | N
         names.append(str(path))
     builder = CohortBuilder(kg, _config(manifest, shards), label_encoder)
     cohort = builder.finish(union_parts(loaded, names))
-    for key in ("shard", "shard_sha256", "kg_fingerprint"):
+    for key in ("shard", "shard_sha256", "kg_fingerprint", "build_seconds"):
         cohort.metadata.pop(key, None)
-    cohort.metadata["shards"] = {"count": len(loaded), "kg_fingerprint": fp}
+    cohort.metadata["shards"] = {"count": len(loaded), "kg_fingerprint": fp,
+                                 "build_seconds": [p.metadata.get("build_seconds")
+                                                   for p in loaded]}
     if out is not None:
         cohort.save(out)
     return cohort

@@ -10,6 +10,7 @@ import torch
 
 from graphs.cohort import CohortBuilder, CohortConfig, CohortGraph, ModalityFeatures
 from graphs.cohort.demo import tiny_kg
+from graphs.cohort.parts import union_parts
 from graphs.cohort.shards import (
     build_shard,
     build_shards,
@@ -335,3 +336,19 @@ def test_cli_split_build_merge(kg, tmp_path, capsys):
                  "--out", shards, "--config", str(config)]) == 2
     assert "unknown field(s) ['misssing']" in capsys.readouterr().err
     assert np.all(np.isfinite(merged.data["patient"].x.numpy()))
+
+
+def test_corrupt_part_and_misuse(kg, tmp_path):
+    shards = split_cohort(_records(), kg, tmp_path / "shards", 2)
+    parts = build_shards(shards, kg, workers=1)
+    parts[1].write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(SchemaError, match=r"shard-00001\.pt: not a readable medkg cohort part"):
+        merge_parts(shards, kg)
+    builder = CohortBuilder(kg)
+    full = builder.build(_records())
+    with pytest.raises(ConfigError, match="expects a graph from build_part"):
+        builder.finish(full)
+    with pytest.raises(SchemaError, match="b.pt: not a graph part"):
+        union_parts([builder.build_part(_records()), full], ["a.pt", "b.pt"])
+    with pytest.raises(ConfigError, match="part built with config"):
+        CohortBuilder(kg, CohortConfig(missing="zero")).finish(builder.build_part(_records()))
