@@ -416,8 +416,8 @@ class _Suite:
     is then a vector of row counts ``w`` and costs weighted sums only.
     """
 
-    def __init__(self, yt: np.ndarray, ys: np.ndarray, ks: Sequence[int], threshold: float,
-                 ddi: np.ndarray | None):
+    def __init__(self, yt: np.ndarray, ys: np.ndarray, ks: Sequence[int],
+                 threshold: float | np.ndarray, ddi: np.ndarray | None):
         n, num_labels = yt.shape
         self.ks = ks
         self.macro = _Ranked(yt, ys)
@@ -476,7 +476,7 @@ def evaluate_multilabel(
     y_true: Any,
     y_score: Any,
     k: int | Sequence[int] = 10,
-    threshold: float = 0.5,
+    threshold: float | Any = 0.5,
     ddi_pairs: Any = None,
     n_boot: int = 1000,
     seed: int = 0,
@@ -493,7 +493,8 @@ def evaluate_multilabel(
         y_true: 0/1 labels ``[n, L]``.
         y_score: Scores ``[n, L]``.
         k: Cut-off(s) for precision@k / recall@k (clipped to ``L``).
-        threshold: Threshold of the set-based metrics.
+        threshold: Threshold of the set-based metrics: one number, or one per label
+            ``[L]`` (e.g. :func:`gnn.thresholds.f1_thresholds` of the validation split).
         ddi_pairs: Interacting label index pairs ``[m, 2]``; adds ``ddi_rate``.
         n_boot: Bootstrap resamples (0: no intervals, low/high are nan).
         seed: Seed of the resampling.
@@ -511,7 +512,12 @@ def evaluate_multilabel(
     if ks and ks[0] < 1:
         raise InputError(f"k must be >= 1, got {k!r}")
     ddi = None if ddi_pairs is None else _array(ddi_pairs, "ddi_pairs")
-    suite = _Suite(yt, ys, ks, threshold, ddi)
+    cut = _array(threshold, "threshold")
+    if cut.shape not in ((), (yt.shape[1],)) or not np.issubdtype(cut.dtype, np.number) \
+            or not np.isfinite(cut).all():
+        raise InputError(f"threshold must be a finite number or one per label "
+                         f"[{yt.shape[1]}], got shape {cut.shape}")
+    suite = _Suite(yt, ys, ks, cut.astype(np.float64), ddi)
     point = suite.evaluate(np.ones(n))
     samples: dict[str, list[float]] = {name: [] for name in point}
     rows = np.random.default_rng(seed).integers(0, n, size=(max(n_boot, 0), n))

@@ -5,7 +5,10 @@ with Adam on BCE-with-logits (optional ``pos_weight``; negative sampling for
 ``objective="link"``), validates every epoch (early stopping on validation AUPRC macro,
 or validation loss when no validation label has both classes), keeps the best weights,
 and evaluates them once on the test split with :func:`gnn.metrics.evaluate_multilabel`
-(bootstrap intervals). Every model sees the task's own split, so comparisons are fair.
+(bootstrap intervals). Thresholded metrics (F1, sensitivity, DDI rate, ...) use per-label
+cut-offs that maximise F1 on the validation split (:func:`gnn.thresholds.f1_thresholds`),
+never tuned on the test split. Every model sees the task's own split, so comparisons are
+fair.
 
 Determinism: ``train`` seeds torch, numpy and ``random`` from ``config.seed`` (whatever
 the random state was before the call) and keeps ``torch.use_deterministic_algorithms(True,
@@ -88,6 +91,7 @@ from gnn.config import TrainConfig
 from gnn.metrics import auprc, auroc, evaluate_multilabel
 from gnn.predictor import PatientPredictor, label_node_index
 from gnn.prepared import attach_task, detach_task, fingerprint, has_task
+from gnn.thresholds import f1_thresholds
 from ontologies.atomic import atomic_write
 from ontologies.errors import ConfigError, MedKGError
 
@@ -118,6 +122,7 @@ class TrainResult:
         test_patient_ids: Patient ids of the rows.
         label_ids: Label vocabulary.
         out_dir: Folder written to (None if nothing was written).
+        thresholds: Per-label decision thresholds tuned on validation ``[labels]``.
     """
 
     config: TrainConfig
@@ -133,6 +138,7 @@ class TrainResult:
     label_ids: list[str]
     out_dir: Path | None = None
     files: dict[str, Path] = field(default_factory=dict)
+    thresholds: np.ndarray | None = None
 
     @property
     def epoch_seconds(self) -> float:
@@ -476,8 +482,14 @@ def _test(run: _Run, task: Any, history: list[dict[str, Any]], best_metric: floa
     ctx = run.dist
     main = ctx is None or ctx.is_main
     metrics = {}
+    # Thresholded metrics (F1, DDI rate, ...) use per-label cut-offs tuned on validation.
+    thresholds = np.full(y.shape[1], 0.5)
+    if len(run.rows["val"]):
+        thresholds = f1_thresholds(run.y[run.rows["val"]].numpy(),
+                                   torch.sigmoid(run.logits("val")).numpy())
     if len(rows) and main:  # the bootstrap runs once, on rank 0
-        metrics = evaluate_multilabel(y, scores, n_boot=config.n_boot, seed=config.seed,
+        metrics = evaluate_multilabel(y, scores, threshold=thresholds, n_boot=config.n_boot,
+                                      seed=config.seed,
                                       ddi_pairs=np.asarray(ddi, dtype=np.int64).reshape(-1, 2)
                                       if ddi else None, progress=config.progress)
     if ctx is not None:
@@ -486,11 +498,13 @@ def _test(run: _Run, task: Any, history: list[dict[str, Any]], best_metric: floa
     monitor_value = -best_metric if run.monitor == "val_loss" else best_metric
     result = TrainResult(config, run.model.eval(), history, run.monitor, best_epoch,
                          monitor_value, metrics, scores, y, patient_ids, list(task.label_ids),
-                         out)
+                         out, thresholds=thresholds)
     if out is not None and main:
         with atomic_write(out / "test_metrics.json", "w") as f:
             json.dump({"model": config.model, "best_epoch": best_epoch, "monitor": run.monitor,
                        "best_metric": monitor_value, "epoch_seconds": result.epoch_seconds,
+                       "thresholds": dict(zip(task.label_ids, thresholds.tolist(),
+                                              strict=True)),
                        "metrics": metrics}, f, indent=2, allow_nan=True)
         buf = io.BytesIO()
         np.savez(buf, scores=scores, y=y, patient_ids=np.array(patient_ids, dtype=str),
