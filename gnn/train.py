@@ -23,9 +23,9 @@ What breaks bitwise equality (checked with torch 2.13 CPU + MKL, 1 vs 2 threads)
 - Another thread count (``threads`` / ``OMP_NUM_THREADS``). MKL's matrix product splits
   long reductions across threads: ``A.T @ B`` over K >= 1,000 rows (a weight gradient
   over >= 1,000 nodes) differed in the last bits between 1 and 2 threads, K <= 512 did
-  not. After 3 epochs on a 100-patient cohort gcn, gat and rgcn weights differed by up
-  to 5e-7, hetero_sage (with or without sampling) not at all. Fix ``threads`` to
-  reproduce a run exactly.
+  not. After 3 epochs on a 100-patient cohort the weights of gcn, gat, rgcn, hgt and
+  hetero_gat differed by up to 5e-7, those of hetero_sage (with or without sampling) not
+  at all. Fix ``threads`` to reproduce a run exactly.
 - Not scatter-add order: torch's CPU ``scatter_add_``, ``index_add_``,
   ``scatter_reduce`` (sum, amax), PyG's ``scatter`` (sum, mean), CSR ``sparse.mm`` and
   the backward of embedding lookups gave the same bits on 1 or 2 threads and on reruns.
