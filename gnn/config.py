@@ -185,7 +185,10 @@ class TrainConfig:
         if unknown:
             raise ConfigError(f"{source}: unknown setting(s) {', '.join(unknown)}; valid "
                               f"settings: {', '.join(valid)}")
-        return cls(**clean)
+        try:
+            return cls(**clean)
+        except ConfigError as err:  # name the file (or "arguments") the bad value came from
+            raise ConfigError(f"{source}: {err}") from None
 
     @classmethod
     def from_file(cls, path: str | os.PathLike) -> TrainConfig:
@@ -240,17 +243,25 @@ def read_settings(path: str | os.PathLike) -> dict[str, Any]:
     suffix = path.suffix.lower()
     if suffix not in (".yaml", ".yml", ".json"):
         raise ConfigError(f"{path}: config files must end in .yaml, .yml or .json")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise ParseError(f"not UTF-8 text (byte {err.start}); save the settings as UTF-8",
+                         path=path) from None
     if suffix == ".json":
         try:
             values = json.loads(text) if text.strip() else {}
         except json.JSONDecodeError as err:
             raise ParseError(f"invalid JSON: {err.msg}", path=path, line=err.lineno) from None
+        except RecursionError:
+            raise ParseError("JSON nested too deeply for a settings file", path=path) from None
     else:
         import yaml
 
         try:
             values = yaml.safe_load(text)
+        except RecursionError:
+            raise ParseError("YAML nested too deeply for a settings file", path=path) from None
         except yaml.YAMLError as err:
             mark = getattr(err, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
