@@ -21,6 +21,10 @@ cohort mean behind ``missing="mean"``, kNN similarity edges (``knn``; a blocked
 validating records, matching codes to the KG, and label embeddings of the concepts they
 use (``concept_features="text"``).
 
+Splitting and the manifest live in :mod:`graphs.cohort.shard_split`, feature files in
+:mod:`graphs.cohort.feature_files`, parts and their union in :mod:`graphs.cohort.parts`;
+this module builds and merges, runs the CLI, and re-exports the rest.
+
 Layout::
 
     <shards>/manifest.json                     format, KG fingerprint, config, shards
@@ -71,7 +75,6 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import multiprocessing
@@ -83,346 +86,51 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
 import torch
 
 from graphs.cohort.builder import CohortBuilder
 from graphs.cohort.config import CohortConfig
-from graphs.cohort.features import MODALITY_TYPES, ModalityFeatures
+from graphs.cohort.feature_files import load_features, save_features
+from graphs.cohort.features import ModalityFeatures
 from graphs.cohort.graph import CohortGraph
 from graphs.cohort.parts import PART_FORMAT, load_part, save_part, union_parts
-from graphs.records.schema import TABLE_NAMES, PatientRecords
-from ontologies.atomic import atomic_dir, atomic_write
+from graphs.cohort.shard_split import (
+    FORMAT,
+    MANIFEST,
+    hash_folder,
+    kg_fingerprint,
+    read_manifest,
+    split_cohort,
+    split_records,
+    write_manifest,
+    write_shard,
+)
+from graphs.records.schema import PatientRecords
 from ontologies.errors import (
     ConfigError,
     DataNotFoundError,
-    InputError,
     MedKGError,
     ParseError,
     SchemaError,
+    UnknownCodeError,
+    UnknownNameError,
 )
 
-__all__ = ["kg_fingerprint", "save_features", "load_features", "split_records", "write_shard",
-           "write_manifest", "split_cohort", "read_manifest", "build_shard", "build_shards",
-           "merge_parts", "build_sharded", "main", "FORMAT", "PART_FORMAT"]
+__all__ = ["build_shard", "build_shards", "merge_parts", "build_sharded", "main",
+           # re-exported: the whole workflow from one module
+           "split_cohort", "split_records", "write_shard", "write_manifest", "read_manifest",
+           "kg_fingerprint", "save_features", "load_features", "FORMAT", "PART_FORMAT"]
 
 log = logging.getLogger(__name__)
 
-#: Format tag of ``manifest.json``.
-FORMAT = "medkg-cohort-shards/1"
-MANIFEST = "manifest.json"
 #: Start method of worker processes: "fork" where the OS has it, because a spawned worker
 #: re-imports torch and PyG first (7+ s of CPU here, more than a shard of 10k patients
 #: takes); workers run one torch thread, so they never touch the parent's OpenMP pool,
 #: which does not survive a fork. Pass "spawn" or "forkserver" to build_shards to change.
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-_DIM_KEY = b"medkg:dim"  # parquet schema metadata: embedding width (kept for 0-row files)
-_KG_COLUMNS = {"concepts": ("id", "semantic_type", "label"),
-               "relations": ("source", "relation", "target", "probability", "frequency",
-                             "severity")}
-
-
-# ------------------------------------------------------------------------- fingerprints
-def kg_fingerprint(kg: Any) -> str:
-    """SHA-256 of what the cohort builder reads from a knowledge graph, in row order.
-
-    Examples:
-        >>> from graphs.cohort.demo import tiny_kg
-        >>> kg_fingerprint(tiny_kg()) == kg_fingerprint(tiny_kg())
-        True
-    """
-    h = hashlib.sha256(b"medkg-kg-fingerprint/1")
-    for name, columns in _KG_COLUMNS.items():
-        frame = getattr(kg, name)
-        h.update(f"|{name}:{len(frame)}".encode())
-        for col in columns:
-            h.update(f"|{col}:".encode())
-            if pd.api.types.is_float_dtype(frame[col]):
-                values = frame[col].to_numpy(dtype="float64", na_value=np.nan)
-                h.update(np.isnan(values).tobytes() + np.nan_to_num(values).tobytes())
-                continue
-            # Arrow buffers hash the strings without a Python loop (100k+ concepts)
-            arr = pa.array(frame[col].astype(object).to_numpy(dtype=object, na_value=None),
-                           type=pa.large_string())
-            h.update(arr.is_null().to_numpy(zero_copy_only=False).tobytes())
-            arr = arr.fill_null("")
-            offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[:len(arr) + 1]
-            h.update((offsets - offsets[0]).tobytes())
-            h.update(arr.buffers()[2].to_pybytes()[offsets[0]:offsets[-1]] if len(arr) else b"")
-    return h.hexdigest()
-
-
-def _hash_folder(folder: Path) -> str:
-    """SHA-256 over the relative paths and bytes of every file (atomic temp files skipped)."""
-    h = hashlib.sha256()
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
-    for path in files:
-        h.update(path.relative_to(folder).as_posix().encode() + b"\0")
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-        h.update(b"\0")
-    return h.hexdigest()
-
-
-# ------------------------------------------------------------------------- features on disk
-def save_features(features: Mapping[str, ModalityFeatures], folder: str | os.PathLike
-                  ) -> Path:
-    """Writes one ``<modality>.parquet`` per modality (``x``: a float32 blob per row), atomically.
-
-    Examples:
-        >>> import tempfile, pathlib
-        >>> from graphs.cohort.demo import tiny_features
-        >>> folder = save_features(tiny_features(), pathlib.Path(tempfile.mkdtemp()) / "f")
-        >>> load_features(folder)["note"]
-        ModalityFeatures('note', rows=1, dim=4)
-    """
-    folder = Path(folder)
-    with atomic_dir(folder) as tmp:
-        for name, feat in features.items():
-            if not isinstance(feat, ModalityFeatures) or feat.modality != name:
-                raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
-                                  f"{name!r}, got {feat!r}")
-            table = pa.Table.from_pandas(feat.table[["patient_id", "visit_id", "key", "time"]],
-                                         preserve_index=False)
-            # one little-endian float32 blob per row: 3x faster through parquet than a list
-            x = np.ascontiguousarray(feat.x.numpy(), dtype="<f4")
-            step = np.arange(len(x) + 1, dtype=np.int64) * (feat.dim * 4)
-            blobs = pa.Array.from_buffers(pa.large_binary(), len(x),
-                                          [None, pa.py_buffer(step), pa.py_buffer(x.tobytes())])
-            table = table.append_column("x", blobs).replace_schema_metadata(
-                {**(table.schema.metadata or {}), _DIM_KEY: str(feat.dim).encode()})
-            with atomic_write(tmp / f"{name}.parquet", "wb") as handle:
-                pq.write_table(table, handle)
-    return folder
-
-
-def load_features(folder: str | os.PathLike) -> dict[str, ModalityFeatures]:
-    """Reads a :func:`save_features` folder (modalities in :data:`MODALITY_TYPES` order)."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise DataNotFoundError(f"{folder}: no features folder")
-    out = {}
-    files = {p.stem: p for p in folder.glob("*.parquet")}
-    for name in sorted(files, key=lambda m: (MODALITY_TYPES.index(m) if m in MODALITY_TYPES
-                                             else len(MODALITY_TYPES), m)):
-        out[name] = _read_features(files[name], name)
-    return out
-
-
-def _read_features(path: Path, modality: str) -> ModalityFeatures:
-    try:
-        table = pq.read_table(path)
-    except (pa.ArrowException, OSError) as err:
-        raise ParseError(f"not a readable parquet file ({err})", path) from None
-    meta = table.schema.metadata or {}
-    field = table.schema.field("x") if "x" in table.column_names else None
-    if field is None or not pa.types.is_large_binary(field.type) or _DIM_KEY not in meta:
-        raise SchemaError(f"{path}: expected embeddings in column 'x' as written by "
-                          "save_features")
-    dim = int(meta[_DIM_KEY])
-    column = table.column("x").combine_chunks()
-    lengths = pc.binary_length(column).to_numpy(zero_copy_only=False)
-    bad = np.flatnonzero(column.is_null().to_numpy(zero_copy_only=False)
-                         | (np.nan_to_num(lengths, nan=-1) != dim * 4))
-    if len(bad):
-        raise SchemaError(f"{path}: row {int(bad[0])}: embedding is not {dim} float32 values")
-    offsets = np.frombuffer(column.buffers()[1], dtype=np.int64)[column.offset:]
-    start = int(offsets[0]) if len(column) else 0
-    x = np.frombuffer(column.buffers()[2] or b"", dtype="<f4", count=len(column) * dim,
-                      offset=start).reshape(-1, dim).astype(np.float32)
-    try:
-        return ModalityFeatures(modality, table.drop_columns(["x"]).to_pandas(),
-                                torch.from_numpy(x))
-    except (SchemaError, InputError) as err:  # name the file the bad rows came from
-        raise type(err)(f"{path}: {err}") from None
-
-
-# ------------------------------------------------------------------------- split
-def split_records(records: PatientRecords, n_shards: int,
-                  features: Mapping[str, ModalityFeatures] | None = None
-                  ) -> list[tuple[PatientRecords, dict[str, ModalityFeatures]]]:
-    """Cuts records and features into ``n_shards`` contiguous runs of patients.
-
-    Runs keep the patients' order and hold about equal numbers of rows (one per patient
-    plus its rows in every table and feature set), so shards take about equal time.
-
-    Raises:
-        ConfigError: ``n_shards`` is not between 1 and the number of patients.
-        SchemaError: A feature row names a patient or visit the records lack, or a visit
-            of another patient.
-    """
-    records = records.validate()
-    features = dict(features or {})
-    n = len(records.patients)
-    if not isinstance(n_shards, int) or not 1 <= n_shards <= max(n, 1):
-        raise ConfigError(f"n_shards={n_shards!r}: expected an integer from 1 to the number "
-                          f"of patients ({n})")
-    pid_index = pd.Index(records.patients["patient_id"].astype(object), dtype=object)
-    visit_owner = records.visits.set_index("visit_id")["patient_id"]
-    weight = np.ones(n, dtype=np.float64)
-    rows_of = {}
-    for name in TABLE_NAMES[1:]:
-        rows_of[name] = pid_index.get_indexer(getattr(records, name)["patient_id"].astype(object))
-    for m, feat in features.items():
-        rows_of[m] = _feature_rows(m, feat, pid_index, visit_owner)
-    for at in rows_of.values():
-        weight += np.bincount(at, minlength=n)
-    shard_of = np.searchsorted(_cuts(np.cumsum(weight), n_shards), np.arange(n), side="right")
-    tables = {"patients": _slices(records.patients, shard_of, n_shards)}
-    for name in TABLE_NAMES[1:]:
-        tables[name] = _slices(getattr(records, name), shard_of[rows_of[name]], n_shards)
-    feats = {m: _slices(None, shard_of[rows_of[m]], n_shards) for m in features}
-    out = []
-    for k in range(n_shards):
-        rec = PatientRecords(**{name: tables[name][k] for name in TABLE_NAMES},
-                             root=records.root,
-                             metadata=dict(records.metadata, shard=k, n_shards=n_shards))
-        part = {}
-        for m, feat in features.items():
-            pick = feats[m][k]
-            part[m] = ModalityFeatures(m, feat.table.iloc[pick], feat.x[torch.from_numpy(pick)])
-        out.append((rec, part))
-    return out
-
-
-def _cuts(cum: np.ndarray, n_shards: int) -> np.ndarray:
-    """Ends of ``n_shards`` contiguous runs whose weights (cumulative ``cum``) are even.
-
-    Each cut splits what is left evenly among the shards left, so one heavy patient early
-    on does not starve the later shards; every run holds at least one patient.
-    """
-    n, cuts, done, prev = len(cum), [], 0.0, 0
-    for k in range(n_shards - 1):
-        target = done + (cum[-1] - done) / (n_shards - k)
-        i = int(np.searchsorted(cum, target))  # first patient reaching the target
-        cut = i + 1 if i == 0 or cum[min(i, n - 1)] - target <= target - cum[i - 1] else i
-        cut = min(max(cut, prev + 1), n - (n_shards - 1 - k))
-        cuts.append(cut)
-        prev, done = cut, float(cum[cut - 1])
-    return np.asarray(cuts, dtype=np.int64)
-
-
-def _feature_rows(m: str, feat: ModalityFeatures, pid_index: pd.Index, visit_owner: pd.Series
-                  ) -> np.ndarray:
-    if not isinstance(feat, ModalityFeatures) or feat.modality != m:
-        raise SchemaError(f"features[{m!r}] must be ModalityFeatures of modality {m!r}, "
-                          f"got {feat!r}")
-    at = pid_index.get_indexer(feat.table["patient_id"].astype(object))
-    owner = feat.table["visit_id"].map(visit_owner)
-    has_visit = feat.table["visit_id"].notna().to_numpy()
-    for bad, what in ((at < 0, "a patient that is not in the records"),
-                      (has_visit & owner.isna().to_numpy(), "a visit that is not in the records"),
-                      (has_visit & owner.notna().to_numpy()
-                       & (owner != feat.table["patient_id"]).fillna(False).to_numpy(dtype=bool),
-                       "a visit of another patient than the row's patient_id")):
-        if bad.any():
-            raise SchemaError(f"{m} features: row {int(np.flatnonzero(bad)[0])} refers to {what}")
-    return at
-
-
-def _slices(table: pd.DataFrame | None, shard: np.ndarray, n_shards: int) -> list[Any]:
-    """Rows of each shard in their original order (row positions when ``table`` is None)."""
-    order = np.argsort(shard, kind="stable")
-    bounds = np.searchsorted(shard[order], np.arange(n_shards + 1))
-    picks = [order[bounds[k]:bounds[k + 1]] for k in range(n_shards)]
-    if table is None:
-        return picks
-    return [table.iloc[p].reset_index(drop=True) for p in picks]
-
-
-def write_shard(folder: str | os.PathLike, records: PatientRecords,
-                features: Mapping[str, ModalityFeatures] | None = None) -> dict[str, Any]:
-    """Writes one shard folder atomically; returns its manifest entry.
-
-    Use it directly when the data is already partitioned (one extract per site), then
-    list the entries with :func:`write_manifest`.
-    """
-    folder = Path(folder)
-    features = dict(features or {})
-    with atomic_dir(folder) as tmp:
-        records.save(tmp / "records")
-        save_features(features, tmp / "features")
-        digest = _hash_folder(tmp)
-    rows = {name: len(getattr(records, name)) for name in TABLE_NAMES}
-    rows.update({f"features/{m}": len(f.table) for m, f in features.items()})
-    return {"name": folder.name, "path": str(folder), "sha256": digest,
-            "patients": rows["patients"], "rows": rows,
-            "modalities": {m: f.dim for m, f in features.items()}}
-
-
-def write_manifest(folder: str | os.PathLike, entries: Sequence[Mapping[str, Any]], kg: Any,
-                   config: CohortConfig | None = None) -> Path:
-    """Writes ``manifest.json`` (atomically) listing ``entries`` from :func:`write_shard`."""
-    folder = Path(folder)
-    config = config or CohortConfig()
-    names = [e["name"] for e in entries]
-    if not entries or len(set(names)) != len(names):
-        raise ConfigError(f"shard names {names}: expected at least one, all different")
-    dims: dict[str, tuple[int, str]] = {}
-    shards = []
-    for e in entries:
-        for m, d in e["modalities"].items():
-            if dims.setdefault(m, (d, e["name"]))[0] != d:
-                raise SchemaError(f"shard {e['name']}: {m} embeddings have {d} dimensions, "
-                                  f"shard {dims[m][1]} has {dims[m][0]}")
-        path = Path(e["path"]).resolve()
-        rel = path.relative_to(folder.resolve()) if path.is_relative_to(folder.resolve()) \
-            else path
-        shards.append(dict(e, path=rel.as_posix()))
-    manifest = {"format": FORMAT, "kg_fingerprint": kg_fingerprint(kg),
-                "kg": {"concepts": len(kg.concepts), "relations": len(kg.relations)},
-                "config": vars(config).copy(), "modalities": {m: d for m, (d, _) in dims.items()},
-                "patients": sum(e["patients"] for e in entries), "shards": shards}
-    with atomic_write(folder / MANIFEST, "w") as handle:
-        json.dump(manifest, handle, indent=2)
-    return folder / MANIFEST
-
-
-def split_cohort(records: PatientRecords, kg: Any, out: str | os.PathLike, n_shards: int,
-                 features: Mapping[str, ModalityFeatures] | None = None,
-                 config: CohortConfig | None = None) -> Path:
-    """Splits records (+ features) into ``out/shard-*`` and writes the manifest; atomic.
-
-    Returns:
-        ``out``, which replaces any folder there (parts built inside it included).
-    """
-    if config is not None and not isinstance(config, CohortConfig):
-        raise ConfigError(f"config must be a CohortConfig, got {type(config).__name__}")
-    pieces = split_records(records, n_shards, features)
-    out = Path(out)
-    with atomic_dir(out) as tmp:
-        entries = [write_shard(tmp / f"shard-{k:05d}", rec, feats)
-                   for k, (rec, feats) in enumerate(pieces)]
-        write_manifest(tmp, entries, kg, config)
-    return out
 
 
 # ------------------------------------------------------------------------- build
-def read_manifest(shards: str | os.PathLike) -> dict[str, Any]:
-    """Reads and checks ``<shards>/manifest.json``."""
-    path = Path(shards) / MANIFEST
-    if not path.is_file():
-        raise DataNotFoundError(f"{path}: missing; expected a folder written by split_cohort")
-    try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise ParseError(f"not valid JSON ({err.msg})", path, err.lineno) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-        got = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
-        raise SchemaError(f"{path}: format {got!r}, expected {FORMAT!r}")
-    ok = isinstance(manifest.get("shards"), list) and manifest["shards"] and all(
-        isinstance(e, dict) and {"name", "path", "sha256"} <= set(e) for e in manifest["shards"])
-    if not ok or not isinstance(manifest.get("config"), dict):
-        raise SchemaError(f"{path}: expected 'config' and a non-empty 'shards' list whose "
-                          "entries have name, path and sha256")
-    return manifest
-
-
 def _config(manifest: dict[str, Any], where: Path) -> CohortConfig:
     try:
         return CohortConfig(**manifest["config"])
@@ -461,19 +169,38 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
         raise DataNotFoundError(f"{folder}: shard {entry['name']} is missing")
     started = time.perf_counter()
     fp = _check_kg(manifest, kg, folder, _fingerprint)
-    digest = _hash_folder(folder)
+    digest = hash_folder(folder)
     if digest != entry["sha256"]:
         raise SchemaError(f"{folder}: content hash {digest[:12]} differs from the manifest's "
                           f"{entry['sha256'][:12]}; the shard changed or was copied partly")
-    records = PatientRecords.load(folder / "records")
-    features = load_features(folder / "features")
-    builder = CohortBuilder(kg, _config(manifest, shards), label_encoder)
-    part = builder.build_part(records, features, validated=True)  # load() validated them
+    try:
+        records = PatientRecords.load(folder / "records")
+        features = load_features(folder / "features")
+        builder = CohortBuilder(kg, _config(manifest, shards), label_encoder)
+        part = builder.build_part(records, features, validated=True)  # load() validated them
+    except MedKGError as err:
+        raise _in_shard(err, folder) from None
     part.metadata.update(shard=entry["name"], shard_sha256=digest, kg_fingerprint=fp,
                          config=manifest["config"],
                          build_seconds=round(time.perf_counter() - started, 3))
     path = Path(parts) if parts is not None else shards / "parts"
     return save_part(part, path / f"{entry['name']}.pt")
+
+
+def _in_shard(err: MedKGError, folder: Path) -> MedKGError:
+    """Names the shard in ``err`` and makes it survive pickling back from a worker.
+
+    Errors whose constructor takes several values must carry them all in ``args``:
+    unpickling calls ``type(err)(*err.args)``.
+    """
+    if isinstance(err, UnknownCodeError):
+        err.expected = f"{err.expected} (in {folder})"
+        err.args = (err.code, err.expected)
+    elif isinstance(err, UnknownNameError):
+        err.args = (err.kind, err.name, err.choices)
+    elif str(folder) not in str(err):
+        err.args = (f"{folder}: {err}",)
+    return err
 
 
 _WORKER: dict[str, Any] = {}

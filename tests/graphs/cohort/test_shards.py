@@ -32,6 +32,7 @@ from ontologies.errors import (
     DuplicateIdError,
     ParseError,
     SchemaError,
+    UnknownCodeError,
 )
 from ontologies.schema import make_concepts
 
@@ -352,3 +353,16 @@ def test_corrupt_part_and_misuse(kg, tmp_path):
         union_parts([builder.build_part(_records()), full], ["a.pt", "b.pt"])
     with pytest.raises(ConfigError, match="part built with config"):
         CohortBuilder(kg, CohortConfig(missing="zero")).finish(builder.build_part(_records()))
+
+
+def test_worker_errors_name_the_shard(kg, tmp_path):
+    known = make_concepts(["RXNORM:6809", "ICD10PCS:BW03ZZZ"], ["metformin", "x-ray"],
+                          ["drug", "procedure"])
+    kg_plus = KnowledgeGraph(pd.concat([kg.concepts, known], ignore_index=True), kg.relations)
+    config = CohortConfig(unknown_codes="raise")
+    shards = split_cohort(_records(), kg_plus, tmp_path / "shards", 3, config=config)
+    # only shard 1 (p3, p4) holds a code the KG lacks; the error survives the trip back
+    with pytest.raises(UnknownCodeError) as err:
+        build_shards(shards, kg_plus, workers=2, indices=[1, 2])
+    assert "LOCAL:X1" in str(err.value) and "shard-00001" in str(err.value)
+    assert "set unknown_codes" in str(err.value)
