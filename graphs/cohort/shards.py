@@ -56,7 +56,7 @@ Scaling out:
 
        The merge refuses a missing part, a part built from other shard content, with
        another KG or config, and a patient found in two shards; each error names the
-       file. Peak memory of the merge is about that of holding the finished graph.
+       file. The merge is the one step that holds the whole graph in memory.
 
 Examples:
     >>> import tempfile, pathlib
@@ -150,8 +150,19 @@ def _check_kg(manifest: dict[str, Any], kg: Any, where: Path, fp: str | None = N
 def build_shard(shards: str | os.PathLike, index: int, kg: Any,
                 parts: str | os.PathLike | None = None,
                 label_encoder: Callable[[list[str]], torch.Tensor] | None = None,
-                _fingerprint: str | None = None) -> Path:
+                fingerprint: str | None = None) -> Path:
     """Builds shard ``index`` into ``<parts>/<shard name>.pt`` (atomic); reads no other shard.
+
+    Args:
+        shards: Folder from :func:`split_cohort` (or a copy of it).
+        index: Position of the shard in the manifest.
+        kg: The knowledge graph the shards were split with.
+        parts: Output folder (default ``<shards>/parts``).
+        label_encoder: For ``concept_features="text"`` (see ``CohortBuilder``).
+        fingerprint: ``kg_fingerprint(kg)`` when known (spares hashing the KG per shard).
+
+    Returns:
+        The part's path.
 
     Raises:
         ConfigError: ``index`` out of range, or ``kg`` differs from the manifest's KG.
@@ -168,7 +179,7 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
     if not folder.is_dir():
         raise DataNotFoundError(f"{folder}: shard {entry['name']} is missing")
     started = time.perf_counter()
-    fp = _check_kg(manifest, kg, folder, _fingerprint)
+    fp = _check_kg(manifest, kg, folder, fingerprint)
     digest = hash_folder(folder)
     if digest != entry["sha256"]:
         raise SchemaError(f"{folder}: content hash {digest[:12]} differs from the manifest's "
@@ -184,7 +195,9 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
                          config=manifest["config"],
                          build_seconds=round(time.perf_counter() - started, 3))
     path = Path(parts) if parts is not None else shards / "parts"
-    return save_part(part, path / f"{entry['name']}.pt")
+    saved = save_part(part, path / f"{entry['name']}.pt")
+    log.info("built %s in %.2f s -> %s", entry["name"], part.metadata["build_seconds"], saved)
+    return saved
 
 
 def _in_shard(err: MedKGError, folder: Path) -> MedKGError:
@@ -262,10 +275,16 @@ def build_shards(shards: str | os.PathLike, kg: Any, parts: str | os.PathLike | 
                                None if parts is None else str(parts)): k
                    for k, i in enumerate(indices)}
         out: list[Path | None] = [None] * len(indices)
-        for future in as_completed(futures):
-            out[futures[future]] = Path(future.result())
-            bar.update()
-    bar.close()
+        try:
+            for future in as_completed(futures):
+                out[futures[future]] = Path(future.result())
+                bar.update()
+        except BaseException:
+            for future in futures:  # fail fast: shards not started yet never start
+                future.cancel()
+            raise
+        finally:
+            bar.close()
     return [p for p in out if p is not None]
 
 
