@@ -50,7 +50,7 @@ from graphs.cohort.features import ModalityFeatures
 from graphs.embed import Resolver, load_items
 from graphs.encoders.alignment import ContrastiveAligner, train_contrastive
 from graphs.encoders.base import Encoder
-from ontologies.atomic import atomic_write
+from ontologies.atomic import atomic_torch_save
 from ontologies.errors import ConfigError, InputError
 
 __all__ = ["pretrain_encoder", "pretrain_supervised", "paired_items", "code_targets",
@@ -225,8 +225,7 @@ def _prepare_all(encoder: Encoder, items: Sequence[Any]) -> list[Any]:
 def _finish(encoder: Encoder, checkpoint_dir: str | os.PathLike | None) -> None:
     encoder.eval()
     if checkpoint_dir is not None:
-        with atomic_write(Path(checkpoint_dir) / ENCODER_CHECKPOINT, "wb") as handle:
-            torch.save(encoder.state_dict(), handle)
+        atomic_torch_save(encoder.state_dict(), Path(checkpoint_dir) / ENCODER_CHECKPOINT)
 
 
 def code_targets(records: Any, table: pd.DataFrame, level: int | None = 3,
