@@ -52,7 +52,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from graphs.cohort.graph import CohortGraph
+from gnn.cdss_markdown import render_markdown
 from gnn.explain.lookup import (
     RELATION_KINDS,
     as_cohort,
@@ -66,6 +66,7 @@ from gnn.explain.lookup import (
 )
 from gnn.explain.paths import ConceptPaths, Step, render_path
 from gnn.explain.similar import similar_patients
+from graphs.cohort.graph import CohortGraph
 from ontologies.atomic import atomic_write
 from ontologies.errors import InputError, SchemaError
 from ontologies.schema import SEVERITY_SCALE
@@ -162,8 +163,8 @@ class CdssReport:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
 
     def to_markdown(self) -> str:
-        """The report as Markdown."""
-        return _markdown(self)
+        """The report as Markdown (:func:`gnn.cdss_markdown.render_markdown`)."""
+        return render_markdown(self)
 
     def save(self, folder: str | os.PathLike, name: str = "report") -> tuple[Path, Path]:
         """Writes ``<name>.md`` and ``<name>.json`` into ``folder``, each atomically."""
@@ -355,7 +356,7 @@ def _recommendation(cohort, patient_id, treatment, rec, visits, ddi, names, top_
     if probs is None:
         out["status"] = ("no treatment predictions given" if treatment is None
                          else "no treatment prediction for this patient")
-    for c, drug in zip(chosen, recommended):
+    for c, drug in zip(chosen, recommended, strict=True):
         partners = dict.fromkeys(o for o in recommended if o != drug)
         partners.update((o, None) for o in current if o != drug and o not in partners)
         hits = [{"with": o, "with_name": names.get(o, o),
@@ -459,85 +460,6 @@ def build_report(cohort: CohortGraph, patient_id: str, *, comorbidity: Predictio
                                      top_k)
     comparison = _comparison(cohort, patient_id, rec, visits, names, comorbidity, previous,
                              impression)
-    stamp = generated or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    stamp = generated or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     return CdssReport(patient_id, stamp, findings, impression, recommendation, comparison,
                       metadata={"top_k": top_k, "max_paths": max_paths, "max_hops": max_hops})
-
-
-# ---------------------------------------------------------------------------- markdown
-def _cell(value: Any) -> str:
-    """Table-cell text: pipes escaped, newlines flattened."""
-    return str("" if value is None else value).replace("|", "\\|").replace("\n", " ")
-
-
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(_cell(v) for v in r) + " |" for r in rows), ""]
-
-
-def _markdown(r: CdssReport) -> str:
-    f, i, rec, c = r.findings, r.impression, r.recommendation, r.comparison
-    v = f["visits"]
-    out = [f"# Clinical decision support report: patient {r.patient_id}", "",
-           f"_Generated {r.generated}. {r.disclaimer.split(':')[0]}._", "", "## Findings", "",
-           f"{v['count']} visit(s), {v['first'] or '?'} to {v['last'] or '?'}.", ""]
-    if f["modalities"]:
-        out += _table(["Modality", "Observations", "Dates"],
-                      [[m["modality"], "summary only" if m["summary_only"] else m["observations"],
-                        ", ".join(m["dates"])] for m in f["modalities"]])
-    else:
-        out += ["No modality observations recorded.", ""]
-    if f["codes"]:
-        out += _table(["Code", "Name", "Kind", "First", "Last", "Visits"],
-                      [[x["code"], x["name"], x["kind"], x["first_recorded"], x["last_recorded"],
-                        x["visits"]] for x in f["codes"]])
-        if f["codes_not_shown"]:
-            out += [f"_{f['codes_not_shown']} older code(s) not shown._", ""]
-    if "note_excerpt" in f:
-        n = f["note_excerpt"]
-        out += [f"Latest note ({n['category']}, {n['date']}): > {_cell(n['excerpt'])}", ""]
-    out += ["## Impression", ""]
-    if "status" in i:
-        out += [f"_{i['status']}._", ""]
-    for k, p in enumerate(i["predictions"], 1):
-        out.append(f"{k}. **{p['concept']} {p['name']}**: probability {p['probability']:.2f} "
-                   f"({p['evidence']})")
-        out += [f"   - {path['text']}" for path in p["paths"]]
-    out.append("")
-    for case in i.get("similar_cases", []):
-        out.append(f"- Similar {case['case']} (similarity {case['similarity']:.2f}): shared "
-                   f"{', '.join(case['shared']) or 'none'}; only this patient "
-                   f"{', '.join(case['only_this_patient']) or 'none'}; only the similar case "
-                   f"{', '.join(case['only_similar_case']) or 'none'}")
-    out += ["", "## Recommendation", ""]
-    current = ", ".join(f"{d['drug']} {d['name']}" for d in rec["current_medications"])
-    out += [f"Current medications (latest visit with any): {current or 'none recorded'}.", ""]
-    for x in rec["current_interactions"]:
-        out.append(f"- WARNING: current {x['drug_a']} + {x['drug_b']}: {x['description']} "
-                   f"(severity {x['severity']})")
-    if "status" in rec:
-        out += [f"_{rec['status']}._", ""]
-    if rec["predictions"]:
-        rows = []
-        for p in rec["predictions"]:
-            flags = "; ".join(f"WARNING interacts with {h['role']} {h['with']} {h['with_name']}"
-                              f": {h['description']} (severity {h['severity']})"
-                              for h in p["interactions"])
-            rows.append([f"{p['drug']} {p['name']}", f"{p['probability']:.2f}",
-                         "yes" if p["current"] else "no", flags or "none found"])
-        out += _table(["Drug", "Probability", "Current", "Interactions"], rows)
-    out += ["## Comparison", ""]
-    if "status" in c:
-        out += [f"_{c['status']}._", ""]
-    else:
-        out += [f"Latest visit {c['latest_visit']} versus previous visit {c['previous_visit']}.",
-                "", "- New: " + (", ".join(f"{x['code']} {x['name']}" for x in c["new"])
-                                 or "none"),
-                "- Resolved (not recorded again): " +
-                (", ".join(f"{x['code']} {x['name']}" for x in c["resolved"]) or "none"), ""]
-    if c["risk_changes"]:
-        out += _table(["Concept", "Previous", "Current", "Change"],
-                      [[f"{x['concept']} {x['name']}", f"{x['previous']:.2f}",
-                        f"{x['current']:.2f}", f"{x['change']:+.2f}"] for x in c["risk_changes"]])
-    out += ["---", "", f"*{r.disclaimer}*", ""]
-    return "\n".join(out)

@@ -14,7 +14,7 @@ alone, all of them without the knowledge graph, the graph with codes only, and t
 with every modality.
 
 Examples:
-    >>> from gnn.demo import synthetic_setup
+    >>> from gnn.toy_setup import synthetic_setup
     >>> task, cohort = synthetic_setup(60, seed=0, min_count=2)
     >>> cfg = TrainConfig(model="mlp", epochs=2, n_boot=0, out_dir=None, progress=False)
     >>> table = run_ablation(task, cohort, {"mlp": cfg})

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from gnn.config import TrainConfig
-from gnn.demo import synthetic_setup
+from gnn.toy_setup import synthetic_setup
 from gnn.train import train
 
 

@@ -27,13 +27,13 @@ from gnn import distributed as dist
 from gnn.checkpoint import load_checkpoint, load_state
 from gnn.cli import main as medkg
 from gnn.config import TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.prepared import attach_task, detach_task
+from gnn.toy_setup import synthetic_setup
 from gnn.train import build_parser, main, train
 from graphs.cohort import CohortGraph
 from ontologies.errors import ConfigError
 
-gt = importlib.import_module("gnn.train")  # the module (gnn re-exports a function "train")
+gt = importlib.import_module("gnn.train.loop")  # attribute gnn.train is the function
 
 
 def _launch(args: list[str], cwd) -> subprocess.CompletedProcess:
@@ -144,7 +144,7 @@ def test_distributed_mini_batch_resumes_exactly_and_refuses_another_world(files,
 GRADIENT_WORKER = r"""
 import importlib, json, sys
 import torch
-gt = importlib.import_module("gnn.train")
+gt = importlib.import_module("gnn.train.loop")
 from gnn import distributed as dist
 from gnn.config import TrainConfig
 from gnn.prepared import detach_task

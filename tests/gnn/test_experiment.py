@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from gnn.config import TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.experiment import ablation_configs, baseline_outcomes, run_ablation, run_experiments
 from gnn.metrics import evaluate_multilabel
 from gnn.prepared import attach_task
+from gnn.toy_setup import synthetic_setup
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
 """SIGKILL in the middle of an epoch, then resume: the result equals an uninterrupted run.
 
-A child process runs the real CLI (``gnn.train.main``) on a saved cohort with
+A child process runs the real CLI (``gnn.train.cli.main``) on a saved cohort with
 mini-batch neighbour sampling (5 optimizer steps per epoch) and a checkpoint per epoch.
 To make the kill land *inside* an epoch every time, the child wraps the batch iterator:
 when epoch 3 asks for its third batch (two optimizer steps of epoch 3 are done) it writes
@@ -26,8 +26,8 @@ import torch
 
 from gnn.checkpoint import load_checkpoint, load_state
 from gnn.config import TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.prepared import attach_task
+from gnn.toy_setup import synthetic_setup
 from gnn.train import build_parser, train
 from graphs.cohort import CohortGraph
 
@@ -36,7 +36,8 @@ KILL_EPOCH, KILL_BATCH = 3, 2
 CHILD = r"""
 import importlib, sys, time
 from pathlib import Path
-gt = importlib.import_module("gnn.train")  # the module (gnn re-exports a function "train")
+from gnn.train import main
+gt = importlib.import_module("gnn.train.loop")  # attribute gnn.train is the function
 
 marker, kill_epoch, kill_batch = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
 batches = gt._Run._batches
@@ -49,7 +50,7 @@ def paused(self, epoch):
         yield item
 
 gt._Run._batches = paused
-sys.exit(gt.main(sys.argv[4:]))
+sys.exit(main(sys.argv[4:]))
 """
 
 

@@ -5,7 +5,6 @@ import torch
 from torch_geometric.loader import NodeLoader
 
 from gnn.config import GRAPH_MODELS, TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.models.gcn import normalized_adjacency
 from gnn.predictor import (
     PatientPredictor,
@@ -15,6 +14,7 @@ from gnn.predictor import (
     patient_code_matrix,
 )
 from gnn.sampler import CSRNeighborSampler
+from gnn.toy_setup import synthetic_setup
 from gnn.train import train
 from graphs.cohort import CohortBuilder
 from graphs.cohort.demo import tiny_features, tiny_kg, tiny_records

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 from gnn.config import TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.metrics import evaluate_multilabel, f1
 from gnn.thresholds import f1_thresholds
+from gnn.toy_setup import synthetic_setup
 from gnn.train import train
 from ontologies.errors import InputError
 

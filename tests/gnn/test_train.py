@@ -12,9 +12,9 @@ from torch_geometric.data import HeteroData
 
 from gnn.checkpoint import load_checkpoint
 from gnn.config import GRAPH_MODELS, TrainConfig
-from gnn.demo import synthetic_setup
 from gnn.prepared import attach_task, detach_task
 from gnn.tasks import TaskData, patient_split
+from gnn.toy_setup import synthetic_setup
 from gnn.train import add_train_parser, link_loss, main, train
 from graphs.cohort import CohortGraph
 from ontologies.errors import ConfigError, InputError, SchemaError

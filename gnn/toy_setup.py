@@ -1,14 +1,14 @@
-"""A ready-to-train demo: synthetic cohort + its planted KG + simulated modality embeddings.
+"""A ready-to-train toy setup: synthetic cohort + its planted KG + simulated modality embeddings.
 
 Real encoders (text, image, signal) are slow and live in :mod:`graphs.encoders`; for
-training demos, tests and timings this module simulates their output instead: each
+tests, doctests, examples and timings this module simulates their output instead: each
 observation's vector is a fixed random projection of the conditions that modality
 *shows* at that visit (``graphs.synthetic.VISIBILITY``: strong 1, moderate 0.5, weak
 0.25) plus Gaussian noise. So the modalities carry exactly the planted signal, and an
 ablation shows what each one adds. Only history observations (``task.inputs``) get
 vectors: targets never leak into features.
 
-Command line: ``python -m gnn.demo --patients 500 --out prepared.pt`` writes a prepared
+Command line: ``python -m gnn.toy_setup --patients 500 --out prepared.pt`` writes a prepared
 file for ``python -m gnn.train --data prepared.pt``.
 
 Examples:
@@ -118,15 +118,16 @@ def synthetic_setup(n_patients: int = 500, seed: int = 0, task: str = "comorbidi
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Writes a prepared demo file (cohort graph with the task attached)."""
-    parser = argparse.ArgumentParser(prog="python -m gnn.demo", description=__doc__.split("\n")[0])
+    """Writes a prepared toy file (cohort graph with the task attached)."""
+    parser = argparse.ArgumentParser(prog="python -m gnn.toy_setup",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=500, help="patients (default 500)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--task", choices=["comorbidity", "treatment"], default="comorbidity")
     parser.add_argument("--min-count", type=int, default=10)
     parser.add_argument("--out", default="prepared.pt", help="output file (default prepared.pt)")
     args = parser.parse_args(argv)
-    from gnn.train import attach_task
+    from gnn.prepared import attach_task
 
     try:
         task, cohort = synthetic_setup(args.patients, args.seed, args.task,

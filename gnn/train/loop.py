@@ -1,4 +1,4 @@
-"""Training loop and CLI: ``python -m gnn.train --data prepared.pt --model gat --epochs 50``.
+"""Training loop: train, early-stop and test one model (command line: :mod:`gnn.train.cli`).
 
 ``train(config, task, cohort)`` builds a :class:`~gnn.predictor.PatientPredictor`, trains it
 with Adam on BCE-with-logits (optional ``pos_weight``; negative sampling for
@@ -55,7 +55,7 @@ weights), ``test_metrics.json`` and ``predictions.npz`` (test scores for plots).
 
 Examples:
     >>> from gnn.config import TrainConfig
-    >>> from gnn.demo import synthetic_setup
+    >>> from gnn.toy_setup import synthetic_setup
     >>> task, cohort = synthetic_setup(60, seed=0, min_count=2)
     >>> cfg = TrainConfig(model="mlp", epochs=3, n_boot=0, out_dir=None, progress=False)
     >>> result = train(cfg, task, cohort)
@@ -65,15 +65,12 @@ Examples:
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import logging
 import math
 import random
-import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -90,13 +87,12 @@ from gnn.checkpoint import load_checkpoint, load_state, restore, save_checkpoint
 from gnn.config import TrainConfig
 from gnn.metrics import auprc, auroc, evaluate_multilabel
 from gnn.predictor import PatientPredictor, label_node_index
-from gnn.prepared import attach_task, detach_task, fingerprint, has_task
+from gnn.prepared import attach_task, detach_task, fingerprint
 from gnn.thresholds import f1_thresholds
 from ontologies.atomic import atomic_write
-from ontologies.errors import ConfigError, MedKGError
+from ontologies.errors import ConfigError
 
-__all__ = ["train", "TrainResult", "link_loss", "link_terms", "attach_task", "detach_task",
-           "add_train_parser", "build_parser", "main"]
+__all__ = ["train", "TrainResult", "link_loss", "link_terms"]
 
 log = logging.getLogger("medkg.train")
 
@@ -515,110 +511,3 @@ def _test(run: _Run, task: Any, history: list[dict[str, Any]], best_metric: floa
             "config.json", "metrics.csv", "metrics.jsonl", "last.pt", "best.pt",
             "test_metrics.json", "predictions.npz") if (out / name).exists()}
     return result
-
-
-# ---------------------------------------------------------------------- command line
-def _int_or_none(text: str) -> int | str:
-    return text if text.lower() in ("none", "full") else int(text)
-
-
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Flags shared by ``python -m gnn.train`` and ``medkg train`` (None = not given)."""
-    parser.add_argument("--data", required=True,
-                        help="prepared cohort graph (CohortGraph.save of attach_task(...))")
-    parser.add_argument("--config", help="YAML/JSON settings file; flags override it")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue from <out>/last.pt if it exists")
-    parser.add_argument("--out", dest="out_dir", help="output folder (default medkg-run)")
-    parser.add_argument("--model", help="gcn, gat, gatv2, hetero_sage, hetero_gat, rgcn, "
-                                        "hgt or mlp")
-    parser.add_argument("--task", help="expected task name (checked against the data)")
-    parser.add_argument("--fusion", help="early, intermediate, late, attention or gated")
-    parser.add_argument("--inputs", nargs="+", help="patient-level groups: demographics, "
-                                                    "history_codes, note, image, ...")
-    parser.add_argument("--graph-modalities", dest="graph_modalities",
-                        action=argparse.BooleanOptionalAction, default=None,
-                        help="keep modality nodes in the graph")
-    for name, kind in (("hidden", int), ("layers", int), ("heads", int), ("dropout", float),
-                       ("epochs", int), ("lr", float), ("weight-decay", float),
-                       ("patience", _int_or_none), ("seed", int),
-                       ("batch-size", _int_or_none), ("n-boot", int), ("neg-ratio", int),
-                       ("threads", _int_or_none)):
-        parser.add_argument(f"--{name}", dest=name.replace("-", "_"), type=kind)
-    parser.add_argument("--num-neighbors", dest="num_neighbors", nargs="+", type=int,
-                        help="neighbours per edge type and hop, e.g. 10 5")
-    parser.add_argument("--objective", help="multilabel or link")
-    parser.add_argument("--label-readout", dest="label_readout",
-                        action=argparse.BooleanOptionalAction, default=None,
-                        help="also score each label through its node in the graph")
-    parser.add_argument("--pos-weight", dest="pos_weight",
-                        action=argparse.BooleanOptionalAction, default=None)
-    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                        help="show progress bars")
-    parser.add_argument("--distributed", action="store_true",
-                        help="data-parallel over the processes torchrun starts, e.g. torchrun "
-                             "--standalone --nproc_per_node=2 -m gnn.train ... --distributed")
-
-
-def _cmd_train(args: argparse.Namespace) -> int:
-    from graphs.cohort import CohortGraph
-
-    config = TrainConfig.from_args(args)
-    ctx = dist.init_from_env() if getattr(args, "distributed", False) else None
-    try:
-        cohort = CohortGraph.load(args.data)
-        if not has_task(cohort):
-            raise ConfigError(f"{args.data}: no task attached; write it with gnn.train."
-                              "attach_task(cohort, task).save(path) or python -m gnn.demo")
-        result = train(config, None, cohort, resume=args.resume, distributed=ctx)
-    finally:
-        if ctx is not None:
-            ctx.close()
-    if ctx is not None and not ctx.is_main:
-        return 0  # rank 0 prints and writes the report
-    print(f"{config.model}: best epoch {result.best_epoch} ({result.monitor} "
-          f"{result.best_metric:.4f}), {result.epoch_seconds:.3f} s/epoch")
-    for name in ("auroc_macro", "auroc_micro", "auprc_macro", "auprc_micro", "f1_macro"):
-        if name in result.test_metrics:
-            m = result.test_metrics[name]
-            print(f"  test {name:12s} {m['value']:.4f} [{m['low']:.4f}, {m['high']:.4f}]")
-    if result.out_dir is not None and result.test_metrics:
-        from gnn.experiment import outcome_from_result
-        from gnn.report import write_report
-
-        write_report({config.model: outcome_from_result(config.model, result)}, result.out_dir,
-                     title=f"medkg train: {config.model}")
-        print(f"written to {result.out_dir} (report.md, plots, checkpoints, metrics)")
-    return 0
-
-
-def add_train_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Registers the ``train`` subcommand (for ``medkg train``); sets ``func``."""
-    parser = subparsers.add_parser("train", help="train and test a model on a prepared file",
-                                   description=__doc__.split("\n")[0])
-    _add_arguments(parser)
-    parser.set_defaults(func=_cmd_train)
-    return parser
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The parser of ``python -m gnn.train``."""
-    parser = argparse.ArgumentParser(prog="python -m gnn.train",
-                                     description=__doc__.split("\n")[0])
-    _add_arguments(parser)
-    return parser
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Runs ``python -m gnn.train``; returns the exit status (2 on a medkg error)."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return _cmd_train(args)
-    except MedKGError as err:
-        print(f"medkg: error: {err}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
