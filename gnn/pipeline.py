@@ -107,7 +107,10 @@ def ablation_for(cohort: Any, base: Any, label_ids: list[str] | None = None
 
 
 def labels_beyond_codes(cohort: Any, label_ids: list[str]) -> bool:
-    """True when the labels are graph nodes of a type no visit or patient links to.
+    """True when most labels are graph nodes that no visit or patient links to directly.
+
+    Comorbidity labels are ICD-10-CM categories (``E11``) while visits record their
+    subcodes (``E11.9``); treatment labels are the drugs visits record.
 
     Examples:
         >>> from graphs.cohort import CohortBuilder
@@ -115,12 +118,20 @@ def labels_beyond_codes(cohort: Any, label_ids: list[str]) -> bool:
         >>> cohort = CohortBuilder(tiny_kg()).build(tiny_records())
         >>> labels_beyond_codes(cohort, ["RXNORM:6809"])  # a drug: recorded directly
         False
+        >>> labels_beyond_codes(cohort, ["ICD10CM:E11"])  # a category above E11.9
+        True
     """
     from gnn.predictor import CODE_RELATIONS, label_node_index
 
-    node_type, _ = label_node_index(cohort, label_ids)
-    recorded = {dst for src, rel, dst in cohort.data.edge_types if rel in CODE_RELATIONS}
-    return node_type is not None and node_type not in recorded
+    node_type, rows = label_node_index(cohort, label_ids)
+    if node_type is None:
+        return False
+    recorded = torch.zeros(cohort.data[node_type].num_nodes, dtype=torch.bool)
+    for src, rel, dst in cohort.data.edge_types:
+        if rel in CODE_RELATIONS and dst == node_type and src in ("visit", "patient"):
+            recorded[cohort.data[src, rel, dst].edge_index[1]] = True
+    nodes = rows[rows >= 0]
+    return bool((~recorded[nodes]).sum() * 2 > len(nodes))
 
 
 def features_for_inputs(features: dict[str, Any], inputs: Any) -> dict[str, Any]:
