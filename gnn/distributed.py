@@ -120,6 +120,9 @@ class DistContext:
     def close(self) -> None:
         """Leaves the process group (idempotent)."""
         if dist.is_initialized():
+            # Both ranks must be done communicating before gloo's threads are torn down;
+            # tearing down while the peer still sends aborts with "terminate called".
+            dist.barrier()
             dist.destroy_process_group()
 
 
@@ -173,7 +176,7 @@ def init_from_env(env: Mapping[str, str] | None = None, backend: str = "gloo") -
 
 # ---------------------------------------------------------------------- training steps
 def train_epoch(run: Any, ctx: DistContext, epoch: int) -> float:
-    """One data-parallel epoch of a :class:`gnn.train._Run`; the global mean train loss.
+    """One data-parallel epoch of a :class:`gnn.train.loop._Run`; the global mean train loss.
 
     ``run`` provides ``model`` (bare), ``net`` (its DDP wrapper), ``optimizer``,
     ``config``, ``data``, ``y``, ``rows``, ``loss_terms`` and ``node_loader``.
