@@ -125,8 +125,8 @@ log = logging.getLogger(__name__)
 
 #: Start method of worker processes: "fork" where the OS has it, because a spawned worker
 #: re-imports torch and PyG first (7+ s of CPU here, more than a shard of 10k patients
-#: takes); workers run one torch thread, so they never touch the parent's OpenMP pool,
-#: which does not survive a fork. Pass "spawn" or "forkserver" to build_shards to change.
+#: takes; "forkserver" pays that once per parent process); workers run one torch thread,
+#: so they never touch the parent's OpenMP pool, which does not survive a fork.
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 
@@ -246,7 +246,11 @@ def build_shards(shards: str | os.PathLike, kg: Any, parts: str | os.PathLike | 
             in this process.
         label_encoder: For ``concept_features="text"``; must be picklable when
             ``workers > 1``.
-        start_method: ``multiprocessing`` start method of the workers.
+        start_method: ``multiprocessing`` start method of the workers. "fork" (the
+            default on Linux) starts at once but copies pages the parent holds as the
+            workers touch them; "forkserver" and "spawn" start lean workers after a
+            one-off import and need the calling script's ``if __name__ == "__main__":``
+            guard.
         progress: Show a tqdm bar.
 
     Returns:
@@ -268,6 +272,8 @@ def build_shards(shards: str | os.PathLike, kg: Any, parts: str | os.PathLike | 
         bar.close()
         return out
     ctx = multiprocessing.get_context(start_method)
+    if start_method == "forkserver":  # workers fork from a server that imported us once
+        ctx.set_forkserver_preload(["graphs.cohort.shards"])
     with ProcessPoolExecutor(min(workers, len(indices)), mp_context=ctx,
                              initializer=_init_worker,
                              initargs=(kg, fp, label_encoder)) as pool:
