@@ -152,11 +152,7 @@ class CohortBuilder:
             A new :class:`CohortGraph`; ``cohort`` is left unchanged.
         """
         records = records.validate()
-        features = dict(features or {})
-        for name, feat in features.items():
-            if not isinstance(feat, ModalityFeatures) or feat.modality != name:
-                raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
-                                  f"{name!r}, got {feat!r}")
+        features = _checked_features(features)
         state = _State.from_cohort(cohort, self._concept_index)
         state.strip_derived()
         self._add_patients(state, records)
@@ -197,11 +193,7 @@ class CohortBuilder:
         """
         if not validated:
             records = records.validate()
-        features = dict(features or {})
-        for name, feat in features.items():
-            if not isinstance(feat, ModalityFeatures) or feat.modality != name:
-                raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
-                                  f"{name!r}, got {feat!r}")
+        features = _checked_features(features)
         state = _State(HeteroData(), {}, len(self._concept_index))
         self._add_patients(state, records)
         self._add_visits(state, records)
@@ -623,3 +615,14 @@ def build_cohort_graph(kg: Any, records: Any,
                        config: CohortConfig | None = None, **options: Any) -> CohortGraph:
     """Shorthand for ``CohortBuilder(kg, config or CohortConfig(**options)).build(...)``."""
     return CohortBuilder(kg, config or CohortConfig(**options)).build(records, features)
+
+
+def _checked_features(features: Mapping[str, ModalityFeatures] | None
+                      ) -> dict[str, ModalityFeatures]:
+    """``features`` as a dict, each value the ModalityFeatures of its own key."""
+    features = dict(features or {})
+    for name, feat in features.items():
+        if not isinstance(feat, ModalityFeatures) or feat.modality != name:
+            raise SchemaError(f"features[{name!r}] must be ModalityFeatures of modality "
+                              f"{name!r}, got {feat!r}")
+    return features
