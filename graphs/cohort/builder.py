@@ -54,6 +54,7 @@ from graphs.cohort.config import CohortConfig
 from graphs.cohort.features import MODALITY_TYPES, ModalityFeatures
 from graphs.cohort.graph import CohortGraph
 from graphs.cohort.similarity import knn_edges
+from graphs.records.columns import index_of
 from ontologies.errors import ConfigError, SchemaError, UnknownCodeError
 
 __all__ = ["CohortBuilder", "build_cohort_graph", "EVENT_TABLES"]
@@ -250,8 +251,8 @@ class CohortBuilder:
             table = getattr(records, table_name)
             if table.empty:
                 continue
+            rows = index_of(table["code"], self._concept_index)
             codes = _objects(table["code"])
-            rows = self._concept_index.get_indexer(pd.Index(codes, dtype=object))
             known = rows >= 0
             if not known.all():
                 policy = self.config.unknown_codes
@@ -276,7 +277,7 @@ class CohortBuilder:
                 state.add_extra_concepts(uniq, default_type, np.asarray(names, dtype=object),
                                          self.label_encoder)
             ctype, pos = state.concept_positions(rows[keep], codes[keep])
-            visit = state.ids["visit"].get_indexer(_strings(table["visit_id"])[keep])
+            visit = index_of(table["visit_id"], state.ids["visit"])[keep]
             if (visit < 0).any():
                 raise UnknownCodeError(f"row {int(np.flatnonzero(visit < 0)[0])}",
                                        f"a visit of the records for {table_name}")
@@ -424,12 +425,14 @@ class CohortBuilder:
             owner[ei[1]] = ei[0]
         real = (owner >= 0) & ~data[m].missing
         x = data[m].x
-        total = torch.zeros(n, x.shape[1]).index_add_(0, owner[real], x[real])
-        count = torch.zeros(n).index_add_(0, owner[real], torch.ones(int(real.sum())))
+        if not bool(real.all()):  # skip copying [observations, dim] when nothing is left out
+            owner, x = owner[real], x[real]
+        total = torch.zeros(n, x.shape[1], dtype=x.dtype).index_add_(0, owner, x)
+        count = torch.bincount(owner, minlength=n).to(x.dtype)
         mask = count > 0
-        mean = total / count.clamp(min=1).unsqueeze(1)
+        mean = total.div_(count.clamp(min=1).unsqueeze(1))
         if self.config.missing == "mean" and mask.any():
-            mean[~mask] = x[real].mean(dim=0)
+            mean[~mask] = x.mean(dim=0)
         data["patient"][f"x_{m}"] = mean
         if self.config.missing != "drop":
             data["patient"][f"mask_{m}"] = mask

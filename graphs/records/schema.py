@@ -53,6 +53,7 @@ from graphs.records.columns import (
     coerce_table,
     describe_value,
     empty_table,
+    index_of,
     isin,
     locate,
 )
@@ -154,14 +155,16 @@ class PatientRecords:
         _required(self.notes, "notes", "note_id")
         _required(self.modalities, "modalities", "path")
         known = self.patients["patient_id"]
-        for name in TABLE_NAMES[1:]:
-            _known(getattr(self, name), name, "patient_id", known, "patients")
-        visit_owner = self.visits.set_index("visit_id")["patient_id"]
+        # Ids as row positions (Arrow hash lookups): one pass per column serves both the
+        # "known id" check and the visit-owner check, which matters at millions of events.
+        patient_of = {name: _positions(getattr(self, name), name, "patient_id", known,
+                                       "patients") for name in TABLE_NAMES[1:]}
+        visit_owner = np.append(patient_of["visits"], -1)  # position -1: no visit, no owner
         for name in _EVENT_TABLES:
             table = getattr(self, name)
-            _known(table, name, "visit_id", self.visits["visit_id"], "visits")
-            owner = table["visit_id"].map(visit_owner)
-            wrong = (owner.notna() & (owner != table["patient_id"])).fillna(False).to_numpy()
+            visit = _positions(table, name, "visit_id", self.visits["visit_id"], "visits")
+            owner = visit_owner[visit]
+            wrong = (visit >= 0) & (owner != patient_of[name])
             if wrong.any():
                 row = int(np.flatnonzero(wrong)[0])
                 raise SchemaError(f"{locate(table, name, row)}: visit_id belongs to another "
@@ -440,9 +443,13 @@ def _curies(df: pd.DataFrame, table: str, col: str = "code") -> None:
                           "such as 'ICD10CM:E11.9'")
 
 
-def _known(df: pd.DataFrame, table: str, col: str, known: pd.Series, where: str) -> None:
-    bad = df[col].notna().to_numpy(dtype=bool) & ~isin(df[col], known)
+def _positions(df: pd.DataFrame, table: str, col: str, known: pd.Series, where: str
+               ) -> np.ndarray:
+    """Row of each ``df[col]`` value in ``known`` (-1 if missing); unknown values raise."""
+    pos = index_of(df[col], known)
+    bad = df[col].notna().to_numpy(dtype=bool) & (pos < 0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise SchemaError(f"{locate(df, table, row, col)}: refers to a {col.split('_')[0]} "
                           f"that is not in the {where} table ({int(bad.sum())} such rows)")
+    return pos
