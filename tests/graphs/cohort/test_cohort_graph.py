@@ -76,3 +76,25 @@ def test_wrong_format_tag(tmp_path: Path, payload: dict) -> None:
     torch.save(payload, tmp_path / "old.pt")
     with pytest.raises(SchemaError, match=f"old.pt: format 'medkg-cohort/0', expected '{FORMAT}'"):
         CohortGraph.load(tmp_path / "old.pt")
+
+
+def test_ids_are_packed_and_format_1_files_still_load(tmp_path: Path) -> None:
+    from graphs.cohort.graph import _unpack_ids
+
+    cohort = _graph()
+    path = cohort.save(tmp_path / "c.pt")
+    payload = torch.load(path, weights_only=True)
+    assert payload["format"] == FORMAT
+    assert payload["ids"]["patient"]["utf8"].dtype == torch.uint8
+    # a file written by format 1 (ids as string lists) still loads, equal
+    payload["format"] = "medkg-cohort/1"
+    payload["ids"] = {t: _unpack_ids(v, t, path) for t, v in payload["ids"].items()}
+    torch.save(payload, tmp_path / "v1.pt")
+    assert CohortGraph.load(tmp_path / "v1.pt").equals(cohort)
+    # packed ids whose lengths do not match their text are refused, naming the file
+    bad = torch.load(path, weights_only=True)
+    bad["ids"]["patient"]["lengths"] = bad["ids"]["patient"]["lengths"] + 1
+    torch.save(bad, tmp_path / "bad.pt")
+    with pytest.raises(SchemaError, match=r"bad.pt: malformed cohort graph: ids of node type "
+                                          r"'patient': lengths add up"):
+        CohortGraph.load(tmp_path / "bad.pt")
