@@ -49,6 +49,7 @@ class ParseError(MedKGError, ValueError):
     """
 
     def __init__(self, message: str, path: object | None = None, line: int | None = None):
+        self.message = message
         self.path = None if path is None else str(path)
         self.line = line
         where = ""
@@ -58,6 +59,9 @@ class ParseError(MedKGError, ValueError):
                 where += f":{line}"
             where += ": "
         super().__init__(where + message)
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.message, self.path, self.line)
 
 
 class UnknownCodeError(MedKGError, KeyError):
@@ -75,6 +79,9 @@ class UnknownCodeError(MedKGError, KeyError):
 
     def __str__(self) -> str:  # KeyError would print only repr(code)
         return f"unknown code {self.code!r}: expected {self.expected}"
+
+    def __reduce__(self) -> tuple:  # survive pickling (e.g. back from a worker process)
+        return type(self), (self.code, self.expected)
 
 
 class UnknownNameError(MedKGError, KeyError):
@@ -94,6 +101,9 @@ class UnknownNameError(MedKGError, KeyError):
 
     def __str__(self) -> str:
         return f"unknown {self.kind} {self.name!r}: expected one of {', '.join(self.choices)}"
+
+    def __reduce__(self) -> tuple:
+        return type(self), (self.kind, self.name, self.choices)
 
 
 class DataNotFoundError(MedKGError, FileNotFoundError):

@@ -113,7 +113,6 @@ from ontologies.errors import (
     ParseError,
     SchemaError,
     UnknownCodeError,
-    UnknownNameError,
 )
 
 __all__ = ["build_shard", "build_shards", "merge_parts", "build_sharded", "main",
@@ -201,17 +200,12 @@ def build_shard(shards: str | os.PathLike, index: int, kg: Any,
 
 
 def _in_shard(err: MedKGError, folder: Path) -> MedKGError:
-    """Names the shard in ``err`` and makes it survive pickling back from a worker.
-
-    Errors whose constructor takes several values must carry them all in ``args``:
-    unpickling calls ``type(err)(*err.args)``.
-    """
+    """Names the shard in ``err`` (errors with structured fields pickle those fields)."""
     if isinstance(err, UnknownCodeError):
         err.expected = f"{err.expected} (in {folder})"
-        err.args = (err.code, err.expected)
-    elif isinstance(err, UnknownNameError):
-        err.args = (err.kind, err.name, err.choices)
     elif str(folder) not in str(err):
+        if isinstance(err, ParseError):  # pickles its fields, not args
+            err.message = f"{err.message} (in {folder})"
         err.args = (f"{folder}: {err}",)
     return err
 
