@@ -21,7 +21,8 @@ from torch import nn
 from ontologies.errors import ConfigError, InputError
 from ontologies.registry import Registry
 
-__all__ = ["MODELS", "get", "check_positive", "check_dropout", "reset_all", "as_long_index"]
+__all__ = ["MODELS", "get", "check_positive", "check_dropout", "init_layer_stack", "reset_all",
+           "as_long_index"]
 
 #: Registry of model classes by name ("gcn", "gat", "hetero_sage", ...).
 MODELS: Registry[type[nn.Module]] = Registry("model")
@@ -70,6 +71,26 @@ def check_dropout(value: float, name: str = "dropout") -> float:
     if not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
         raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
     return float(value)
+
+
+def init_layer_stack(model: nn.Module, in_channels: int, hidden_channels: int,
+                     out_channels: int, num_layers: int, dropout: float) -> list[int]:
+    """Validates and stores the sizes every layered model shares; returns layer widths.
+
+    Sets ``in_channels``, ``hidden_channels``, ``out_channels``, ``num_layers`` and
+    ``dropout`` on ``model`` (raising :class:`ConfigError` on bad values) and returns
+    ``[in, hidden, ..., hidden, out]`` (``num_layers + 1`` widths).
+
+    Examples:
+        >>> init_layer_stack(nn.Module(), 4, 8, 2, num_layers=3, dropout=0.1)
+        [4, 8, 8, 2]
+    """
+    model.in_channels = check_positive("in_channels", in_channels)
+    model.hidden_channels = check_positive("hidden_channels", hidden_channels)
+    model.out_channels = check_positive("out_channels", out_channels)
+    model.num_layers = check_positive("num_layers", num_layers)
+    model.dropout = check_dropout(dropout)
+    return [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
 
 
 def reset_all(modules: nn.ModuleList | list[nn.Module]) -> None:

@@ -18,7 +18,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch_geometric.nn import GATConv, GATv2Conv
 
-from gnn.models.base import MODELS, as_long_index, check_dropout, check_positive, reset_all
+from gnn.models.base import (
+    MODELS,
+    as_long_index,
+    check_dropout,
+    check_positive,
+    init_layer_stack,
+    reset_all,
+)
 from ontologies.errors import ConfigError, InputError
 
 __all__ = ["GAT", "GATv2"]
@@ -63,13 +70,10 @@ class GAT(nn.Module):
         edge_dim: int | None = None,
     ):
         super().__init__()
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.hidden_channels = check_positive("hidden_channels", hidden_channels)
-        self.out_channels = check_positive("out_channels", out_channels)
-        self.num_layers = check_positive("num_layers", num_layers)
+        init_layer_stack(self, in_channels, hidden_channels, out_channels, num_layers,
+                         dropout)
         self.heads = check_positive("heads", heads)
         self.out_heads = check_positive("out_heads", out_heads)
-        self.dropout = check_dropout(dropout)
         self.attention_dropout = check_dropout(attention_dropout, "attention_dropout")
         self.add_self_loops = add_self_loops
         self.edge_dim = edge_dim

@@ -32,7 +32,12 @@ from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import spmm
 
-from gnn.models.base import MODELS, as_long_index, check_dropout, check_positive, reset_all
+from gnn.models.base import (
+    MODELS,
+    as_long_index,
+    init_layer_stack,
+    reset_all,
+)
 from ontologies.errors import InputError
 
 __all__ = ["GCN", "CachedGCNConv", "normalized_adjacency", "build_csr"]
@@ -178,13 +183,9 @@ class GCN(nn.Module):
         add_self_loops: bool = True,
     ):
         super().__init__()
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.hidden_channels = check_positive("hidden_channels", hidden_channels)
-        self.out_channels = check_positive("out_channels", out_channels)
-        self.num_layers = check_positive("num_layers", num_layers)
-        self.dropout = check_dropout(dropout)
+        sizes = init_layer_stack(self, in_channels, hidden_channels, out_channels,
+                                 num_layers, dropout)
         self.add_self_loops = add_self_loops
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.convs = nn.ModuleList(
             CachedGCNConv(a, b, normalize=False) for a, b in zip(sizes[:-1], sizes[1:])
         )

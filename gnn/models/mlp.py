@@ -17,7 +17,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torch_geometric.nn import MLP
 
-from gnn.models.base import MODELS, check_dropout, check_positive
+from gnn.models.base import MODELS, init_layer_stack
 from ontologies.errors import InputError
 
 __all__ = ["MLPModel"]
@@ -46,13 +46,9 @@ class MLPModel(nn.Module):
         batch_norm: bool = False,
     ):
         super().__init__()
-        self.in_channels = check_positive("in_channels", in_channels)
-        self.hidden_channels = check_positive("hidden_channels", hidden_channels)
-        self.out_channels = check_positive("out_channels", out_channels)
-        self.num_layers = check_positive("num_layers", num_layers)
-        self.dropout = check_dropout(dropout)
+        sizes = init_layer_stack(self, in_channels, hidden_channels, out_channels,
+                                 num_layers, dropout)
         self.batch_norm = batch_norm
-        sizes = [in_channels] + [hidden_channels] * (num_layers - 1) + [out_channels]
         self.mlp = MLP(sizes, dropout=self.dropout, norm="batch_norm" if batch_norm else None)
         self.reset_parameters()
 
