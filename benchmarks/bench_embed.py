@@ -34,11 +34,9 @@ import functools
 import json
 import logging
 import os
-import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -46,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import timed  # noqa: E402  (sibling module in benchmarks/)
 
 from graphs.embed import FAST_OPTIONS, build_encoder, embed_records, load_items  # noqa: E402
 from graphs.pretrain import (  # noqa: E402
@@ -67,15 +66,6 @@ CONTROL = {"image": ["depression"], "signal": ["asthma"], "note": []}  # notes s
 DEFAULT_OPTIONS = {"image": {}, "signal": {"in_channels": 3}, "genomic": {}}
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    """Median seconds of ``repeat`` runs after one warm-up."""
-    fn()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def throughput(cohort, threads: list[int], n_items: int, n_notes: int, repeat: int) -> list:

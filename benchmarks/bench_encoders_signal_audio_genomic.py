@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,22 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from pydicom.data import get_testdata_file  # noqa: E402
+from timing import timed  # noqa: E402  (sibling module in benchmarks/)
 
 from graphs.encoders.audio import AudioCNNEncoder  # noqa: E402
 from graphs.encoders.genomic import MotifCNNEncoder, gene_features, read_vcf  # noqa: E402
 from graphs.encoders.signal import RecurrentSignalEncoder, TemporalCNNEncoder  # noqa: E402
 from graphs.encoders.signal_io import read_dicom_waveform, to_grid  # noqa: E402
 from ontologies.atomic import atomic_write  # noqa: E402
-
-
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up (allocations, lazy init)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def write_vcf(path: Path, n_variants: int, n_samples: int, rng: np.random.Generator) -> None:

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from timing import timed  # noqa: E402  (sibling module in benchmarks/)
 
 from graphs.encoders.image import ResNetEncoder, ViTEncoder  # noqa: E402
 from graphs.encoders.slide import SlideEncoder  # noqa: E402
@@ -58,14 +57,6 @@ def make_notes(n: int, tokens: int, enc: TextEncoder) -> list[str]:
     return notes
 
 
-def timed(fn: Callable[[], object], repeat: int) -> float:
-    fn()  # warm-up (allocations, lazy init)
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def cases(quick: bool) -> list[tuple[str, Callable[[], object], list, int]]:
