@@ -6,6 +6,7 @@ full ICD-10-CM knowledge graph, and prints build time and peak memory of each pa
 their ratio. Each path runs in its own process so peak RSS is measured cleanly.
 
 Run:  OMP_NUM_THREADS=1 python benchmarks/bench_cohort_build.py [--patients 100000]
+      [--skip-networkx] [--save-load]
 """
 
 from __future__ import annotations
@@ -70,6 +71,41 @@ def run_medkg(n: int, queue) -> None:
                cohort.data.num_nodes, edges))
 
 
+def save_load_times(n: int) -> None:
+    """Prints CohortGraph save/load seconds, and the id part of the load in format 1
+    (string lists) against format 2 (packed UTF-8 tensors)."""
+    import tempfile
+    from pathlib import Path
+
+    from graphs.cohort import CohortBuilder, CohortConfig, CohortGraph
+    from graphs.cohort.graph import _pack_ids, _unpack_ids
+
+    kg, rec, feats = make_inputs(n)
+    cohort = CohortBuilder(kg, CohortConfig(kg_scope="full", reverse_edges=False)).build(rec, feats)
+    ids = {t: ix.to_numpy(dtype=str).tolist() for t, ix in cohort.node_ids.items()}
+    total = sum(len(v) for v in ids.values())
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "cohort.pt"
+        t = time.perf_counter()
+        cohort.save(path)
+        saved = time.perf_counter() - t
+        t = time.perf_counter()
+        CohortGraph.load(path)
+        loaded = time.perf_counter() - t
+        timings = {}
+        for name, payload in (("format 1 (string lists)", ids),
+                              ("format 2 (packed)", {k: _pack_ids(v) for k, v in ids.items()})):
+            torch.save(payload, Path(tmp) / "ids.pt")
+            t = time.perf_counter()
+            back = torch.load(Path(tmp) / "ids.pt", weights_only=True)
+            if name.startswith("format 2"):
+                back = {k: _unpack_ids(v, k, "ids.pt") for k, v in back.items()}
+            timings[name] = time.perf_counter() - t
+    print(f"CohortGraph.save {saved:.2f} s, CohortGraph.load {loaded:.2f} s")
+    for name, dt in timings.items():
+        print(f"load of {total} node ids, {name}: {dt:.2f} s")
+
+
 def run_networkx(n: int, queue) -> None:
     import networkx as nx
     from torch_geometric.utils import from_networkx
@@ -106,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=100_000)
     parser.add_argument("--skip-networkx", action="store_true")
+    parser.add_argument("--save-load", action="store_true",
+                        help="also time saving/loading the cohort graph file")
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     rows = []
@@ -126,6 +164,8 @@ def main() -> None:
         print(f"{name:28s} {dt:9.2f} {extra:15.2f} {peak:17.2f} {nodes:10d} {edges:10d}")
     if len(rows) == 2:
         print(f"speed-up of medkg over the networkx path: {rows[1][1] / rows[0][1]:.1f}x")
+    if args.save_load:
+        save_load_times(args.patients)
 
 
 if __name__ == "__main__":

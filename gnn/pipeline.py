@@ -66,10 +66,10 @@ class DemoConfig:
 
     patients: int = 600  # MiniLM embeds ~20 notes/s here: 600 patients keep the demo ~10 min
     seed: int = 0  # everything is seeded from this
-    epochs: int = 200  # early stopping ends runs sooner (~60-130 epochs here)
+    epochs: int = 200  # early stopping usually ends runs sooner
     hidden: int = 64  # enough for a few dozen labels
     layers: int = 2  # patient <- visit <- code; label readout reaches the ICD category
-    patience: int = 30  # validation on ~90 patients is noisy: 10 stopped GAT at epoch ~20
+    patience: int = 30  # validation on ~90 patients is noisy: 10 stopped GATs too early
     n_boot: int = 500  # 95% percentile intervals stable to ~0.005
     tasks: tuple[str, ...] = ("comorbidity", "treatment")  # the two tasks of the lecture
     out: str = "medkg-demo"  # relative: works from any clone

@@ -32,7 +32,8 @@ __all__ = ["CohortGraph", "FORMAT"]
 #: Version tag written into saved cohort graphs.
 FORMAT = "medkg-cohort/2"
 #: Older formats :meth:`CohortGraph.load` still reads (``/1`` stored ids as string lists,
-#: whose ``weights_only`` unpickling took 2.8 s per 800k ids against 0.28 s packed).
+#: whose ``weights_only`` unpickling is over 10x slower than the packed ids of ``/2``;
+#: ``python benchmarks/bench_cohort_build.py --save-load`` times both).
 READABLE_FORMATS = ("medkg-cohort/1", FORMAT)
 
 
